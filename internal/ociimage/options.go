@@ -77,8 +77,8 @@ func DefaultPorts() []string { return []string{"8080/tcp", "9090/tcp"} }
 // stampPattern keeps version and revision safe inside -ldflags and as label values.
 var stampPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
 
-// withDefaults returns a copy with defaults filled in, or the first invalid field.
-func (o Options) withDefaults() (Options, error) {
+// located fills in where and with what the binary is built, and checks those exist.
+func (o Options) located() (Options, error) {
 	if o.ModuleDir == "" {
 		o.ModuleDir = "."
 	}
@@ -88,13 +88,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.GoCommand == "" {
 		o.GoCommand = "go"
 	}
-	if len(o.Platforms) == 0 {
-		o.Platforms = DefaultPlatforms()
-	}
-	if len(o.Ports) == 0 {
-		o.Ports = DefaultPorts()
-	}
-
 	if info, err := os.Stat(o.ModuleDir); err != nil || !info.IsDir() {
 		return o, &OptionError{"ModuleDir", fmt.Sprintf("%q is not a directory", o.ModuleDir), "point it at the module root (the folder with go.mod)"}
 	}
@@ -103,6 +96,21 @@ func (o Options) withDefaults() (Options, error) {
 		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 			return o, &OptionError{"MainPackage", fmt.Sprintf("no package directory %s", dir), "build the rate limiter's main package (" + DefaultMainPackage + ") or name an existing one"}
 		}
+	}
+	return o, nil
+}
+
+// withDefaults returns a copy with defaults filled in, or the first invalid field.
+func (o Options) withDefaults() (Options, error) {
+	o, err := o.located()
+	if err != nil {
+		return o, err
+	}
+	if len(o.Platforms) == 0 {
+		o.Platforms = DefaultPlatforms()
+	}
+	if len(o.Ports) == 0 {
+		o.Ports = DefaultPorts()
 	}
 	if !stampPattern.MatchString(o.Version) {
 		return o, &OptionError{"Version", fmt.Sprintf("%q is empty or has characters other than letters, digits and . _ + -", o.Version), "use a release version such as 1.4.0 or 0.0.0-3f2a9c1"}

@@ -21,15 +21,8 @@ import (
 // version), so `crane push DIR REF` and `skopeo copy --all oci:DIR:NAME ...` take it as is.
 // dir must be new, empty, or an OCI layout (whose index.json is replaced).
 func WriteLayout(dir string, index v1.ImageIndex, refName string) (v1.Hash, error) {
-	entries, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return v1.Hash{}, fmt.Errorf("OCI layout directory %s: %w", dir, err)
-	case len(entries) > 0:
-		if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
-			return v1.Hash{}, fmt.Errorf("OCI layout directory %s is not empty and not an OCI layout; choose a new or empty directory", dir)
-		}
+	if err := CheckLayoutDir(dir); err != nil {
+		return v1.Hash{}, err
 	}
 	digest, err := index.Digest()
 	if err != nil {
@@ -43,6 +36,23 @@ func WriteLayout(dir string, index v1.ImageIndex, refName string) (v1.Hash, erro
 		return v1.Hash{}, fmt.Errorf("writing OCI layout %s: %w", dir, err)
 	}
 	return digest, nil
+}
+
+// CheckLayoutDir tells whether WriteLayout may write into dir: it must be new, empty or an
+// OCI layout already, so that a typo cannot scatter blobs into an unrelated folder.
+func CheckLayoutDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("OCI layout directory %s: %w", dir, err)
+	case len(entries) > 0:
+		if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
+			return fmt.Errorf("OCI layout directory %s is not empty and not an OCI layout; choose a new or empty directory", dir)
+		}
+	}
+	return nil
 }
 
 // Push uploads the index and everything it refers to into repository (e.g.
@@ -79,7 +89,7 @@ func Push(ctx context.Context, index v1.ImageIndex, repository, tag string, auth
 func PullBase(ctx context.Context, ref string, auth authn.Authenticator) (v1.ImageIndex, error) {
 	digest, err := name.NewDigest(ref)
 	if err != nil {
-		return nil, fmt.Errorf("base image %q must be pinned by digest (registry/repo@sha256:...) so builds are reproducible: %w", ref, err)
+		return nil, &OptionError{"Base", fmt.Sprintf("%q is not pinned by digest (%v)", ref, err), "give it as registry/repo@sha256:... so builds are reproducible"}
 	}
 	if auth == nil {
 		auth = authn.Anonymous

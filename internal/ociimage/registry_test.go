@@ -35,7 +35,7 @@ func TestPushAndBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := PullBase(ctx, host+"/static:latest", nil); err == nil || !strings.Contains(err.Error(), "pinned by digest") {
+	if _, err := PullBase(ctx, host+"/static:latest", nil); err == nil || !strings.Contains(err.Error(), "not pinned by digest") {
 		t.Errorf("a base by tag must be refused, got %v", err)
 	}
 	pulledBase, err := PullBase(ctx, baseRef.String(), nil)

@@ -33,14 +33,9 @@ func (r Revision) Label() string {
 // Taking that commit (not HEAD) for the revision label and the timestamps means a commit
 // elsewhere in the repository leaves the digest alone, so the workload does not roll.
 func InputRevision(ctx context.Context, opts Options) (Revision, error) {
-	if opts.ModuleDir == "" {
-		opts.ModuleDir = "."
-	}
-	if opts.MainPackage == "" {
-		opts.MainPackage = DefaultMainPackage
-	}
-	if opts.GoCommand == "" {
-		opts.GoCommand = "go"
+	opts, err := opts.located()
+	if err != nil {
+		return Revision{}, err
 	}
 	inputs, err := inputPaths(ctx, opts)
 	if err != nil {
