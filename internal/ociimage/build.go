@@ -97,7 +97,7 @@ func Build(ctx context.Context, opts Options, progress io.Writer) (v1.ImageIndex
 }
 
 // platformImage puts the two layers on the base (or scratch) with the run settings.
-func platformImage(opts Options, platform v1.Platform, labels map[string]string, layers ...v1.Layer) (v1.Image, error) {
+func platformImage(opts Options, platform v1.Platform, labels map[string]string, runtimeLayer, binaryLayer v1.Layer) (v1.Image, error) {
 	base := empty.Image
 	if opts.Base != nil {
 		var err error
@@ -134,16 +134,16 @@ func platformImage(opts Options, platform v1.Platform, labels map[string]string,
 	if err != nil {
 		return nil, err
 	}
-	history := []string{"runtime files: passwd, CA roots, tzdata", "ratelimit binary " + opts.Version}
-	adds := make([]mutate.Addendum, len(layers))
-	for i, layer := range layers {
-		adds[i] = mutate.Addendum{
+	addendum := func(layer v1.Layer, what string) mutate.Addendum {
+		return mutate.Addendum{
 			Layer:     layer,
 			MediaType: types.OCILayer,
-			History:   v1.History{Created: v1.Time{Time: opts.Created}, CreatedBy: "ociimage: " + history[i]},
+			History:   v1.History{Created: v1.Time{Time: opts.Created}, CreatedBy: "ociimage: " + what},
 		}
 	}
-	return mutate.Append(img, adds...)
+	return mutate.Append(img,
+		addendum(runtimeLayer, "runtime files: passwd, CA roots, tzdata"),
+		addendum(binaryLayer, "ratelimit binary "+opts.Version))
 }
 
 func hasEnv(env []string, name string) bool {
