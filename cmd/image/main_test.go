@@ -4,11 +4,23 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+
+	"github.com/stackauth-platform/infra/internal/ociimage"
 )
 
 const fixtureDir = "../../internal/ociimage/testdata/fixture"
@@ -74,5 +86,49 @@ func TestBadInputNamesTheFlag(t *testing.T) {
 		if !errors.As(err, &usage) || !strings.HasPrefix(err.Error(), c.flag+":") && !strings.HasPrefix(err.Error(), c.flag+" ") {
 			t.Errorf("%v: want a usage error starting with %s, got %v", c.args, c.flag, err)
 		}
+	}
+}
+
+// TestBaseByDigest builds on a base pulled from a loopback registry by digest.
+func TestBaseByDigest(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir()) // no stored credentials: pull anonymously
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	var base v1.ImageIndex = empty.Index
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := random.Image(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base = mutate.AppendManifests(base, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	baseRef, err := ociimage.Push(context.Background(), base, strings.TrimPrefix(srv.URL, "http://")+"/static", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--module-dir", fixtureDir, "--main", ".", "--revision", "abc123", "--created", "0", "--base", baseRef.String()}
+	dir := t.TempDir()
+	stdout, stderr, err := runImage(t, append(args, "--oci-layout", dir)...)
+	if err != nil {
+		t.Fatalf("build on %s: %v\n%s", baseRef, err, stderr)
+	}
+	built, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, err := built.ImageIndex(v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(strings.TrimSpace(stdout), "sha256:")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := index.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := index.Image(manifest.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if layers, err := img.Layers(); err != nil || len(layers) != 3 {
+		t.Errorf("want the base layer under ours (3 layers), got %d: %v", len(layers), err)
 	}
 }
