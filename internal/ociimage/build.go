@@ -85,7 +85,7 @@ func Build(ctx context.Context, opts Options, progress io.Writer) (v1.ImageIndex
 			return nil, fmt.Errorf("assembling the %s image: %w", platform.String(), err)
 		}
 		p := platform
-		index = mutate.AppendManifests(index, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
+		index = mutate.AppendManifests(index, mutate.IndexAddendum{Add: plainImage{img}, Descriptor: v1.Descriptor{Platform: &p}})
 	}
 	index = mutate.Annotations(index, labels).(v1.ImageIndex)
 	digest, err := index.Digest()
@@ -144,6 +144,27 @@ func platformImage(opts Options, platform v1.Platform, labels map[string]string,
 	return mutate.Append(img,
 		addendum(runtimeLayer, "runtime files: passwd, CA roots, tzdata"),
 		addendum(binaryLayer, "ratelimit binary "+opts.Version))
+}
+
+// plainImage is listed in an index without an artifactType. go-containerregistry fills one
+// in from the config media type, which a runnable image does not need and which older
+// tools (skopeo 1.9) drop when copying, so the copy would get another index digest.
+type plainImage struct{ v1.Image }
+
+func (p plainImage) Descriptor() (*v1.Descriptor, error) {
+	mediaType, err := p.MediaType()
+	if err != nil {
+		return nil, err
+	}
+	size, err := p.Size()
+	if err != nil {
+		return nil, err
+	}
+	digest, err := p.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return &v1.Descriptor{MediaType: mediaType, Size: size, Digest: digest}, nil
 }
 
 func hasEnv(env []string, name string) bool {

@@ -119,6 +119,9 @@ func TestBuildIntoLayout(t *testing.T) {
 		if desc.Platform == nil {
 			t.Fatalf("manifest %s has no platform", desc.Digest)
 		}
+		if desc.ArtifactType != "" {
+			t.Errorf("manifest %s has artifactType %q; a runnable image needs none", desc.Digest, desc.ArtifactType)
+		}
 		platforms[desc.Platform.String()] = true
 		img, err := index.Image(desc.Digest)
 		if err != nil {
