@@ -28,7 +28,9 @@ func newStore(t *testing.T, cfg ClientConfig) *Store {
 func TestConformanceSingleNode(t *testing.T) {
 	t.Parallel()
 	srv := redistest.New(t, redistest.Options{})
-	storetest.Run(t, func(t *testing.T) limiter.Store { return newStore(t, ClientConfig{URL: srv.URL(), Timeout: time.Second}) })
+	storetest.Run(t, func(t *testing.T) limiter.Store {
+		return newStore(t, ClientConfig{URL: srv.URL(), Timeout: time.Second})
+	})
 }
 
 func TestConformanceCluster(t *testing.T) {
