@@ -84,8 +84,10 @@ func Build(ctx context.Context, opts Options, progress io.Writer) (v1.ImageIndex
 		if err != nil {
 			return nil, fmt.Errorf("assembling the %s image: %w", platform.String(), err)
 		}
-		p := platform
-		index = mutate.AppendManifests(index, mutate.IndexAddendum{Add: plainImage{img}, Descriptor: v1.Descriptor{Platform: &p}})
+		if err := reportSize(progress, platform, img); err != nil {
+			return nil, err
+		}
+		index = mutate.AppendManifests(index, mutate.IndexAddendum{Add: plainImage{img}, Descriptor: v1.Descriptor{Platform: &platform}})
 	}
 	index = mutate.Annotations(index, labels).(v1.ImageIndex)
 	digest, err := index.Digest()
@@ -144,6 +146,20 @@ func platformImage(opts Options, platform v1.Platform, labels map[string]string,
 	return mutate.Append(img,
 		addendum(runtimeLayer, "runtime files: passwd, CA roots, tzdata"),
 		addendum(binaryLayer, "ratelimit binary "+opts.Version))
+}
+
+// reportSize prints what a node pulls for the platform: the compressed layers and config.
+func reportSize(progress io.Writer, platform v1.Platform, img v1.Image) error {
+	manifest, err := img.Manifest()
+	if err != nil {
+		return err
+	}
+	total := manifest.Config.Size
+	for _, layer := range manifest.Layers {
+		total += layer.Size
+	}
+	fmt.Fprintf(progress, "image %s: %d bytes compressed\n", platform.String(), total)
+	return nil
 }
 
 // plainImage is listed in an index without an artifactType. go-containerregistry fills one
