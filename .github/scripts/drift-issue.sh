@@ -14,16 +14,20 @@ stack=$1
 status=$2
 report=$3
 label="drift:$stack"
+if [[ $status != clean && $status != drifted ]]; then
+  echo "status must be clean or drifted, got '$status'" >&2
+  exit 2
+fi
+if [[ $status == drifted && ! -s "$report" ]]; then
+  echo "report $report is missing or empty" >&2
+  exit 1
+fi
 
 # The oldest open issue with the label is the one; a duplicate opened by hand is left alone.
 open_issue=$(gh issue list --label "$label" --state open --limit 100 --json number --jq '.[].number' | sort -n | head -n 1)
 
 case "$status" in
   drifted)
-    if [[ ! -s "$report" ]]; then
-      echo "report $report is missing or empty" >&2
-      exit 1
-    fi
     gh label create "$label" --color D93F0B --description "Drift detected in stack $stack" --force >/dev/null
     if [[ -n "$open_issue" ]]; then
       gh issue edit "$open_issue" --body-file "$report" >/dev/null
@@ -39,9 +43,5 @@ case "$status" in
     else
       echo "no drift in $stack and no open drift issue"
     fi
-    ;;
-  *)
-    echo "status must be clean or drifted, got '$status'" >&2
-    exit 2
     ;;
 esac
