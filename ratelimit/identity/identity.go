@@ -51,9 +51,6 @@ type Identity struct {
 	Subject  string // "user:<id>" or "ip:<address or /64>"
 	ClientIP netip.Addr
 	Source   Source
-	// PeerIsProxy is true when the socket peer is a trusted proxy, whose
-	// X-Forwarded-* headers may be passed on.
-	PeerIsProxy bool
 }
 
 // Resolver maps requests to identities.
@@ -73,8 +70,6 @@ func NewResolver(cfg Config) *Resolver {
 // Resolve never fails: what cannot be verified is ignored.
 func (r *Resolver) Resolve(req *http.Request) Identity {
 	id := Identity{Tier: r.cfg.DefaultTier, Source: SourceIP}
-	peer, _ := parseHost(req.RemoteAddr)
-	id.PeerIsProxy = peer.IsValid() && r.cfg.TrustedProxies.Contains(peer)
 	id.ClientIP, _ = ClientIP(req.RemoteAddr, req.Header.Values("X-Forwarded-For"), r.cfg.TrustedProxies)
 	if id.ClientIP.IsValid() {
 		id.Subject = ipSubject(id.ClientIP)
@@ -97,6 +92,13 @@ func (r *Resolver) Resolve(req *http.Request) Identity {
 		}
 	}
 	return id
+}
+
+// TrustsPeer reports whether the socket peer is a trusted proxy, whose
+// X-Forwarded-* headers may be passed on.
+func (r *Resolver) TrustsPeer(remoteAddr string) bool {
+	peer, ok := parseHost(remoteAddr)
+	return ok && r.cfg.TrustedProxies.Contains(peer)
 }
 
 // tokenUser reads the Stack Auth access token from x-stack-access-token or

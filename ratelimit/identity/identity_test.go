@@ -97,7 +97,7 @@ func TestSpoofedHeadersFromUntrustedPeers(t *testing.T) {
 	req.RemoteAddr = "10.0.0.5:40000"
 	req.Header.Set("X-Forwarded-For", "198.51.100.77")
 	req.Header.Set(TierHeader, "admin")
-	if id := r.Resolve(req); id.Tier != "free" || id.Subject != "ip:198.51.100.77" || !id.PeerIsProxy {
+	if id := r.Resolve(req); id.Tier != "free" || id.Subject != "ip:198.51.100.77" || !r.TrustsPeer(req.RemoteAddr) {
 		t.Errorf("client behind trusted proxy: %+v", id)
 	}
 }
