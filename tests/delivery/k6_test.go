@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -10,6 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stackauth-platform/infra/ratelimit/identity"
 )
 
 const k6Script = repoRoot + "/tests/load-testing/k6/auth-flow.js"
@@ -115,10 +119,9 @@ func TestK6ProfilesAndBadInput(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"unknown profile":     {withEnv(map[string]string{"PROFILE": "soak"}), "PROFILE must be one of short, long"},
-		"no project":          {map[string]string{"BASE_URL": "https://x.test", "PUBLISHABLE_CLIENT_KEY": "k"}, "set PROJECT_ID"},
-		"base url with path":  {withEnv(map[string]string{"BASE_URL": "https://x.test/api/v1"}), "BASE_URL must be an origin"},
-		"bad trusted headers": {withEnv(map[string]string{"TRUSTED_CALLER_HEADERS": `["x"]`}), "TRUSTED_CALLER_HEADERS must be a JSON object"},
+		"unknown profile":    {withEnv(map[string]string{"PROFILE": "soak"}), "PROFILE must be one of short, long"},
+		"no project":         {map[string]string{"BASE_URL": "https://x.test", "PUBLISHABLE_CLIENT_KEY": "k"}, "set PROJECT_ID"},
+		"base url with path": {withEnv(map[string]string{"BASE_URL": "https://x.test/api/v1"}), "BASE_URL must be an origin"},
 	}
 	for name, tc := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -175,7 +178,8 @@ func runIteration(t *testing.T, env map[string]string, rateLimitedPath string) s
 // One iteration against the fake Stack Auth API: the flow, the headers, the tokens handed from one call to
 // the next and the custom trends all have to line up with the real API's field names for every check to pass.
 func TestK6IterationDrivesTheStackAuthFlow(t *testing.T) {
-	it := runIteration(t, withEnv(map[string]string{"TRUSTED_CALLER_HEADERS": `{"X-Rate-Limit-Tier":"admin","X-Loadtest-Signature":"sig"}`}), "")
+	const callerSecret = "load-test-caller-secret"
+	it := runIteration(t, withEnv(map[string]string{"RATE_LIMIT_CALLER_SECRET": callerSecret, "RATE_LIMIT_TIER": "ADMIN"}), "")
 
 	var route []string
 	for _, r := range it.Requests {
@@ -190,8 +194,9 @@ func TestK6IterationDrivesTheStackAuthFlow(t *testing.T) {
 	if !slices.Equal(route, wantRoute) {
 		t.Fatalf("requests %q\nwant %q", route, wantRoute)
 	}
+	callers := map[string]bool{}
 	for _, r := range it.Requests {
-		for _, header := range []string{"x-stack-project-id", "x-stack-access-type", "x-stack-publishable-client-key", "X-Rate-Limit-Tier", "X-Loadtest-Signature"} {
+		for _, header := range []string{"x-stack-project-id", "x-stack-access-type", "x-stack-publishable-client-key"} {
 			if r.Headers[header] == "" {
 				t.Errorf("%s %s lacks header %s", r.Method, r.URL, header)
 			}
@@ -199,6 +204,24 @@ func TestK6IterationDrivesTheStackAuthFlow(t *testing.T) {
 		if r.Tags["name"] == "" {
 			t.Errorf("%s %s has no name tag (k6 would group results by full URL)", r.Method, r.URL)
 		}
+		// The gateway's own signing function must produce the signature the script sent.
+		tier, user, signature := r.Headers[identity.TierHeader], r.Headers[identity.UserHeader], r.Headers[identity.SignatureHeader]
+		callers[user] = true
+		var unix int64
+		if _, err := fmt.Sscanf(signature, "t=%d,", &unix); err != nil || tier != "admin" || user == "" {
+			t.Errorf("%s %s: trusted-caller headers tier %q user %q signature %q", r.Method, r.URL, tier, user, signature)
+			continue
+		}
+		path := strings.TrimPrefix(r.URL, k6Env["BASE_URL"])
+		if want := identity.SignCaller([]byte(callerSecret), time.Unix(unix, 0), r.Method, path, tier, user); signature != want {
+			t.Errorf("%s %s: signature %q, the gateway expects %q", r.Method, path, signature, want)
+		}
+		if age := time.Since(time.Unix(unix, 0)); age < -time.Minute || age > time.Minute {
+			t.Errorf("%s %s: signature time %v is not now", r.Method, path, time.Unix(unix, 0))
+		}
+	}
+	if len(callers) != 1 {
+		t.Errorf("one iteration used the caller identities %v; it should be one identity", callers)
 	}
 	var signUp struct {
 		Email                   string  `json:"email"`
@@ -238,6 +261,11 @@ func TestK6IterationCountsTheRateLimiter(t *testing.T) {
 	}
 	if n := len(it.Metrics["rate_limited_responses"].Samples); n != 1 {
 		t.Errorf("rate_limited_responses has %d samples, want 1", n)
+	}
+	for _, r := range it.Requests {
+		if r.Headers[identity.TierHeader] != "" || r.Headers[identity.SignatureHeader] != "" {
+			t.Errorf("without RATE_LIMIT_CALLER_SECRET the script claims a tier: %v", r.Headers)
+		}
 	}
 	failed := 0
 	for _, c := range it.Checks {

@@ -4,6 +4,7 @@ const provided = new Map([
   ['k6', 'k6.mjs'],
   ['k6/http', 'k6-http.mjs'],
   ['k6/metrics', 'k6-metrics.mjs'],
+  ['k6/crypto', 'k6-crypto.mjs'],
 ]);
 
 export async function resolve(specifier, context, nextResolve) {

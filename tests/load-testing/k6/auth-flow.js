@@ -5,24 +5,28 @@
 //   PROFILE=short k6 run --summary-export=summary.json tests/load-testing/k6/auth-flow.js
 //
 // Environment:
-//   BASE_URL                 API origin (scheme and host, no path), e.g. https://api.staging.example.com
-//   PROJECT_ID               Stack Auth project id            (header x-stack-project-id)
-//   PUBLISHABLE_CLIENT_KEY   the project's publishable key    (header x-stack-publishable-client-key)
-//   PROFILE                  short (default, ~5 min) or long (~45 min)
-//   EMAIL_DOMAIN             domain of the throw-away test users (default example.com, which never receives mail)
-//   VERIFICATION_CALLBACK_URL  optional; when set, sign-up asks Stack Auth to send a verification email to it.
-//                            Left unset on purpose by default so a load test does not send thousands of emails.
-//   TRUSTED_CALLER_HEADERS   optional JSON object of extra headers sent on every request, for a trusted
-//                            load-test caller (see the rate limiter note below)
+//   BASE_URL                   API origin (scheme and host, no path), e.g. https://api.staging.example.com
+//   PROJECT_ID                 Stack Auth project id          (header x-stack-project-id)
+//   PUBLISHABLE_CLIENT_KEY     the project's publishable key  (header x-stack-publishable-client-key)
+//   PROFILE                    short (default, ~5 min) or long (~45 min)
+//   EMAIL_DOMAIN               domain of the throw-away users (default example.com, which receives no mail)
+//   VERIFICATION_CALLBACK_URL  optional; when set, sign-up asks Stack Auth to email a verification link.
+//                              Unset by default so that a load test sends no emails.
+//   RATE_LIMIT_CALLER_SECRET   optional; the rate-limit gateway's caller secret: requests are then signed as
+//                              the trusted load-test caller (below)
+//   RATE_LIMIT_TIER            tier the trusted caller claims (default admin)
 //
-// The rate limiter is in the way, on purpose. Our gateway allows sign-in 5 per 15 minutes and sign-up 3 per hour
-// per identity, and an anonymous request's identity is its client IP. A k6 runner is one IP, so without help the
-// run measures the limiter, not Stack Auth: expect 429s (counted in `rate_limited_responses`) and a failed
-// http_req_failed threshold. To measure the SLAs, either spread the virtual users across many source identities
-// (several runners or egress IPs), or run as the trusted load-test caller: put the gateway's tier header and its
-// HMAC signature header in TRUSTED_CALLER_HEADERS, e.g. '{"X-Rate-Limit-Tier":"admin","<signature header>":"..."}'.
-// Every sign-up creates a new user; each user signs in once, so per-user limits are never the bottleneck.
+// The run meets the rate limiter, on purpose. The gateway allows sign-in 5 per 15 minutes and sign-up 3 per
+// hour per identity, and an anonymous request's identity is its client IP: one k6 runner is one identity.
+// Without help, the run measures the limiter and not Stack Auth: expect 429s (counted in
+// rate_limited_responses) and a failed http_req_failed threshold. Two ways to measure the SLAs:
+//   - spread the virtual users across many source identities (several runners or egress IPs), or
+//   - run as the trusted load-test caller: with RATE_LIMIT_CALLER_SECRET set, every request carries
+//     X-Rate-Limit-Tier, an X-User-Id unique to the iteration and X-Rate-Limit-Signature, the HMAC the
+//     gateway verifies, so each iteration is its own identity and no per-identity limit is reached.
+// Every sign-up creates a new user, and each user signs in once.
 import http from 'k6/http';
+import crypto from 'k6/crypto';
 import { check, sleep } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
 
@@ -49,7 +53,7 @@ const config = readConfig(__ENV);
 
 function profileStages(profile) {
   const profiles = {
-    // A smoke-sized run: reach 10 VUs, hold, ramp down.
+    // Reach 10 VUs, hold, ramp down.
     short: [
       { duration: '1m', target: 10 },
       { duration: '3m', target: 10 },
@@ -76,26 +80,17 @@ function readConfig(env) {
   if (missing.length > 0) {
     throw new Error(`set ${missing.join(', ')} (see the header of auth-flow.js)`);
   }
-  if (!/^https?:\/\/[^/]+$/.test(env.BASE_URL.replace(/\/+$/, ''))) {
+  const origin = env.BASE_URL.replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]+$/.test(origin)) {
     throw new Error(`BASE_URL must be an origin like https://api.example.com (no path); got ${env.BASE_URL}`);
   }
-  let extraHeaders = {};
-  if (env.TRUSTED_CALLER_HEADERS) {
-    try {
-      extraHeaders = JSON.parse(env.TRUSTED_CALLER_HEADERS);
-    } catch (err) {
-      throw new Error(`TRUSTED_CALLER_HEADERS must be a JSON object of header names to values: ${err.message}`);
-    }
-    if (extraHeaders === null || typeof extraHeaders !== 'object' || Array.isArray(extraHeaders)) {
-      throw new Error('TRUSTED_CALLER_HEADERS must be a JSON object of header names to values');
-    }
-  }
   return {
-    apiBase: `${env.BASE_URL.replace(/\/+$/, '')}/api/v1`,
+    origin,
     emailDomain: env.EMAIL_DOMAIN || 'example.com',
     verificationCallbackUrl: env.VERIFICATION_CALLBACK_URL || '',
+    callerSecret: env.RATE_LIMIT_CALLER_SECRET || '',
+    callerTier: (env.RATE_LIMIT_TIER || 'admin').toLowerCase(),
     headers: {
-      ...extraHeaders,
       'content-type': 'application/json',
       'x-stack-access-type': 'client',
       'x-stack-project-id': env.PROJECT_ID,
@@ -104,17 +99,33 @@ function readConfig(env) {
   };
 }
 
-// setup runs once; its result reaches every iteration, so users of one run share a unique prefix.
+// The gateway's trusted-caller headers: an HMAC-SHA256 over "v1\n<unix seconds>\n<METHOD>\n<path>\n<tier>\n<user>",
+// valid for a few minutes, so it is computed per request.
+function trustedCallerHeaders(method, path, user) {
+  if (!config.callerSecret) {
+    return {};
+  }
+  const ts = Math.floor(Date.now() / 1000).toString();
+  const payload = ['v1', ts, method, path, config.callerTier, user].join('\n');
+  return {
+    'X-Rate-Limit-Tier': config.callerTier,
+    'X-User-Id': user,
+    'X-Rate-Limit-Signature': `t=${ts},v1=${crypto.hmac('sha256', config.callerSecret, payload, 'hex')}`,
+  };
+}
+
+// setup runs once; its result reaches every iteration, so the users of one run share a unique prefix.
 export function setup() {
   return { runId: `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}` };
 }
 
-function request(method, path, body, extraHeaders, endpoint) {
+function request(caller, method, endpoint, apiPath, body, extraHeaders) {
+  const path = `/api/v1${apiPath}`;
   const params = {
-    headers: { ...config.headers, ...extraHeaders },
-    tags: { endpoint, name: `${method} /api/v1${path}` },
+    headers: { ...config.headers, ...trustedCallerHeaders(method, path, caller), ...extraHeaders },
+    tags: { endpoint, name: `${method} ${path}` },
   };
-  const url = `${config.apiBase}${path}`;
+  const url = `${config.origin}${path}`;
   const res = method === 'GET' ? http.get(url, params) : http.post(url, JSON.stringify(body), params);
   if (res.status === 429) {
     rateLimited.add(1, { endpoint });
@@ -132,15 +143,16 @@ function jsonField(res, field) {
 }
 
 export default function (data) {
-  const email = `lt-${data.runId}-${__VU}-${__ITER}@${config.emailDomain}`;
-  // Meets Stack Auth's password rules (8..70 characters); unique per user so no two share a hash.
-  const password = `Lt-${data.runId}-${__VU}-${__ITER}-pw!`;
+  const caller = `lt-${data.runId}-${__VU}-${__ITER}`;
+  const email = `${caller}@${config.emailDomain}`;
+  // Within Stack Auth's password rules (8 to 70 characters), and different for every user.
+  const password = `Lt-${caller}-pw!`;
 
   const signUpBody = { email, password };
   if (config.verificationCallbackUrl) {
     signUpBody.verification_callback_url = config.verificationCallbackUrl;
   }
-  const signUp = request('POST', '/auth/password/sign-up', signUpBody, {}, 'sign-up');
+  const signUp = request(caller, 'POST', 'sign-up', '/auth/password/sign-up', signUpBody, {});
   signupDuration.add(signUp.timings.duration);
   const userId = jsonField(signUp, 'user_id');
   if (!check(signUp, {
@@ -151,7 +163,7 @@ export default function (data) {
   }
   sleep(1);
 
-  const signIn = request('POST', '/auth/password/sign-in', { email, password }, {}, 'sign-in');
+  const signIn = request(caller, 'POST', 'sign-in', '/auth/password/sign-in', { email, password }, {});
   signinDuration.add(signIn.timings.duration);
   const refreshToken = jsonField(signIn, 'refresh_token');
   if (!check(signIn, {
@@ -164,8 +176,8 @@ export default function (data) {
   sleep(1);
 
   // Stack Auth's own clients send an empty JSON object here; the token travels in the header.
-  const refresh = request('POST', '/auth/sessions/current/refresh', {},
-    { 'x-stack-refresh-token': refreshToken }, 'refresh');
+  const refresh = request(caller, 'POST', 'refresh', '/auth/sessions/current/refresh', {},
+    { 'x-stack-refresh-token': refreshToken });
   refreshDuration.add(refresh.timings.duration);
   const accessToken = jsonField(refresh, 'access_token');
   if (!check(refresh, {
@@ -175,7 +187,7 @@ export default function (data) {
     return;
   }
 
-  const me = request('GET', '/users/me', null, { 'x-stack-access-token': accessToken }, 'users-me');
+  const me = request(caller, 'GET', 'users-me', '/users/me', null, { 'x-stack-access-token': accessToken });
   check(me, {
     'users/me status 200': (r) => r.status === 200,
     'users/me is the signed-in user': (r) => jsonField(r, 'id') === userId,
