@@ -61,6 +61,7 @@ func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
 		// A retried script may already have run; counting a request twice
 		// is safer than guessing, so the limiter's fallback handles errors.
 		opt.MaxRetries = -1
+		opt.DialerRetries = 1
 		return redis.NewClusterClient(opt), nil
 	}
 	opt, err := redis.ParseURL(raw)
@@ -72,6 +73,9 @@ func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
 	opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = timeout, timeout, timeout
 	opt.ContextTimeoutEnabled = true
 	opt.MaxRetries = -1
+	// One dial attempt: a refused connection fails the decision at once
+	// instead of retrying until the deadline; the limiter's probe retries.
+	opt.DialerRetries = 1
 	return redis.NewClient(opt), nil
 }
 
