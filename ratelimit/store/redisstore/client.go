@@ -49,34 +49,33 @@ func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
 	if timeout <= 0 {
 		timeout = 100 * time.Millisecond
 	}
+	opt := &redis.UniversalOptions{IsClusterMode: cluster}
 	if cluster {
-		opt, err := redis.ParseClusterURL(raw)
+		parsed, err := redis.ParseClusterURL(raw)
 		if err != nil {
 			return nil, redactParseError(err)
 		}
-		opt.TLSConfig = tlsConfig
-		opt.DialTimeout = dialTimeout
-		opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = timeout, timeout, timeout
-		opt.ContextTimeoutEnabled = true
-		// A retried script may already have run; counting a request twice
-		// is safer than guessing, so the limiter's fallback handles errors.
-		opt.MaxRetries = -1
-		opt.DialerRetries = 1
-		return redis.NewClusterClient(opt), nil
+		opt.Addrs, opt.Username, opt.Password, opt.PoolSize = parsed.Addrs, parsed.Username, parsed.Password, parsed.PoolSize
+	} else {
+		parsed, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, redactParseError(err)
+		}
+		opt.Addrs, opt.Username, opt.Password, opt.PoolSize = []string{parsed.Addr}, parsed.Username, parsed.Password, parsed.PoolSize
+		opt.DB = parsed.DB
 	}
-	opt, err := redis.ParseURL(raw)
-	if err != nil {
-		return nil, redactParseError(err)
-	}
+	// The gateway owns timeouts and retries; the URL's credentials, database,
+	// extra cluster addresses and pool_size are kept.
 	opt.TLSConfig = tlsConfig
 	opt.DialTimeout = dialTimeout
 	opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = timeout, timeout, timeout
 	opt.ContextTimeoutEnabled = true
+	// A retried script may already have run, so go-redis does not retry;
+	// the limiter's store-down policy and probe take over instead. One dial
+	// attempt makes a refused connection fail at once, not at the deadline.
 	opt.MaxRetries = -1
-	// One dial attempt: a refused connection fails the decision at once
-	// instead of retrying until the deadline; the limiter's probe retries.
 	opt.DialerRetries = 1
-	return redis.NewClient(opt), nil
+	return redis.NewUniversalClient(opt), nil
 }
 
 // dialTimeout caps connection setup; a decision's own deadline is shorter.

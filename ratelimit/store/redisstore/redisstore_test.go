@@ -109,12 +109,18 @@ func keysAndTTLs(t *testing.T, c *redis.Client) map[string]time.Duration {
 	return out
 }
 
-func TestEveryKeyHasTTLAndLostTTLHeals(t *testing.T) {
-	t.Parallel()
+// serverWithAdmin starts a server and returns it with a store and a
+// direct client for inspecting it.
+func serverWithAdmin(t *testing.T) (*redistest.Server, *redis.Client, *Store) {
 	srv := redistest.New(t, redistest.Options{})
 	admin := srv.Client()
-	defer admin.Close()
-	store := newStore(t, ClientConfig{URL: srv.URL()})
+	t.Cleanup(func() { admin.Close() })
+	return srv, admin, newStore(t, ClientConfig{URL: srv.URL()})
+}
+
+func TestEveryKeyHasTTLAndLostTTLHeals(t *testing.T) {
+	t.Parallel()
+	_, admin, store := serverWithAdmin(t)
 	ctx := context.Background()
 	key := limiter.Key{Tier: "free", Subject: "ip:198.51.100.7"}
 	limits := []limiter.Limit{{Rule: "tier", Max: 3, Window: time.Hour}, {Rule: "signin", Max: 2, Window: 15 * time.Minute}}
@@ -173,10 +179,7 @@ func commandCalls(t *testing.T, c *redis.Client) map[string]int {
 
 func TestOneRoundTripAndNoscriptRecovery(t *testing.T) {
 	t.Parallel()
-	srv := redistest.New(t, redistest.Options{})
-	admin := srv.Client()
-	defer admin.Close()
-	store := newStore(t, ClientConfig{URL: srv.URL()})
+	_, admin, store := serverWithAdmin(t)
 	ctx := context.Background()
 	key := storetest.UniqueKey(t)
 	limits := []limiter.Limit{{Rule: "a", Max: 100, Window: time.Minute}, {Rule: "b", Max: 100, Window: time.Minute}}

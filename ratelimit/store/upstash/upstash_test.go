@@ -22,8 +22,10 @@ const testToken = "test-token-AX9f"
 // restEndpoint serves the Upstash REST wire format: POST / with a JSON array
 // command and a bearer token, answered by {"result": ...} or, with status
 // 400 (401 for a bad token), {"error": "..."}. It runs each command on a real
-// redis-server.
-func restEndpoint(t *testing.T, backend *redis.Client) *httptest.Server {
+// redis-server it starts, and returns a client of that server too.
+func restEndpoint(t *testing.T) (*redis.Client, *httptest.Server) {
+	backend := redistest.New(t, redistest.Options{}).Client()
+	t.Cleanup(func() { backend.Close() })
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.Header.Get("Authorization") != "Bearer "+testToken {
@@ -51,15 +53,12 @@ func restEndpoint(t *testing.T, backend *redis.Client) *httptest.Server {
 		json.NewEncoder(w).Encode(map[string]any{"result": result})
 	}))
 	t.Cleanup(srv.Close)
-	return srv
+	return backend, srv
 }
 
 func TestConformanceOverREST(t *testing.T) {
 	t.Parallel()
-	redisSrv := redistest.New(t, redistest.Options{})
-	backend := redisSrv.Client()
-	t.Cleanup(func() { backend.Close() })
-	endpoint := restEndpoint(t, backend)
+	_, endpoint := restEndpoint(t)
 	storetest.Run(t, func(t *testing.T) limiter.Store {
 		s, err := New(endpoint.URL, testToken, 2*time.Second)
 		if err != nil {
@@ -71,10 +70,7 @@ func TestConformanceOverREST(t *testing.T) {
 
 func TestTokenAndNoscript(t *testing.T) {
 	t.Parallel()
-	redisSrv := redistest.New(t, redistest.Options{})
-	backend := redisSrv.Client()
-	t.Cleanup(func() { backend.Close() })
-	endpoint := restEndpoint(t, backend)
+	backend, endpoint := restEndpoint(t)
 	ctx := context.Background()
 	limits := []limiter.Limit{{Rule: "r", Max: 10, Window: time.Minute}}
 
