@@ -12,8 +12,8 @@
 //   EMAIL_DOMAIN               domain of the throw-away users (default example.com, which receives no mail)
 //   VERIFICATION_CALLBACK_URL  optional; when set, sign-up asks Stack Auth to email a verification link.
 //                              Unset by default so that a load test sends no emails.
-//   RATE_LIMIT_CALLER_SECRET   optional; the rate-limit gateway's caller secret: requests are then signed as
-//                              the trusted load-test caller (below)
+//   RATE_LIMIT_CALLER_SECRET   optional; the rate-limit gateway's TRUSTED_CALLER_HMAC_SECRET: requests are then
+//                              signed as the trusted load-test caller (below)
 //   RATE_LIMIT_TIER            tier the trusted caller claims (default admin)
 //
 // The run meets the rate limiter, on purpose. The gateway allows sign-in 5 per 15 minutes and sign-up 3 per
