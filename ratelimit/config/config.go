@@ -54,8 +54,8 @@ type setting struct {
 	secret               bool // environment only: flags show up in ps
 }
 
-// Settings lists every setting; the README's table follows it.
-var Settings = []setting{
+// settings lists every setting; the README's table follows it.
+var settings = []setting{
 	{env: "LISTEN_ADDR", flag: "listen-addr", def: ":8080", help: "public address (proxied API traffic)"},
 	{env: "ADMIN_ADDR", flag: "admin-addr", def: ":9090", help: "admin address: /health, /ready, /metrics"},
 	{env: "UPSTREAM_URL", flag: "upstream-url", help: "Stack Auth API to proxy to, e.g. http://stack-auth:8102 (required)"},
@@ -83,7 +83,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs := flag.NewFlagSet("ratelimit", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	flagValues := map[string]*string{}
-	for _, s := range Settings {
+	for _, s := range settings {
 		if s.secret {
 			continue
 		}
@@ -99,7 +99,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	value := func(env string) string {
-		for _, s := range Settings {
+		for _, s := range settings {
 			if s.env != env {
 				continue
 			}
