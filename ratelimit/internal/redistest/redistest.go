@@ -49,7 +49,7 @@ type Server struct {
 	exited chan struct{}
 }
 
-// Start launches a server on a free port and waits until it answers PING.
+// Start launches a server on a free port and waits until it answers.
 func Start(opt Options) (*Server, error) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, errors.New(InstallHint)
@@ -136,15 +136,17 @@ func (s *Server) launch() error {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := client.Ping(ctx).Err()
+		info, err := client.Info(ctx, "server").Result()
 		cancel()
-		if err == nil {
+		// Another test's server may have taken the port first; only our
+		// own process counts as started.
+		if err == nil && strings.Contains(info, "process_id:"+strconv.Itoa(cmd.Process.Pid)+"\r\n") {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.Stop()
-	return fmt.Errorf("redis-server on port %d did not answer PING within 10s; log: %s", s.Port, s.logTail())
+	return fmt.Errorf("redis-server on port %d did not answer within 10s; log: %s", s.Port, s.logTail())
 }
 
 func (s *Server) logTail() string {
