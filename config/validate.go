@@ -1,0 +1,134 @@
+package config
+
+import (
+	"net"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// CacheNodeMemoryGiB is the memory ElastiCache gives each node type it lists
+// here. The guide sizes Redis with maxmemory 3gb, which ElastiCache does not
+// let you set: the node type decides, so the stack picks one with room.
+var CacheNodeMemoryGiB = map[string]float64{
+	"cache.t4g.micro":   0.5,
+	"cache.t4g.small":   1.37,
+	"cache.t4g.medium":  3.09,
+	"cache.m7g.large":   6.38,
+	"cache.m7g.xlarge":  12.93,
+	"cache.r7g.large":   13.07,
+	"cache.r7g.xlarge":  26.32,
+	"cache.m6g.large":   6.38,
+	"cache.r6g.large":   13.07,
+	"cache.r6g.xlarge":  26.32,
+	"cache.m7g.2xlarge": 26.04,
+}
+
+// guideCacheGiB is the guide's REDIS_MAXMEMORY of 3gb, in GiB.
+const guideCacheGiB = 3.0
+
+// validate applies the rules that relate settings to each other or to the
+// environment; single-value rules live with the fields.
+func validate(s *Stack, r *reader) {
+	if s.APIHost == "" {
+		s.APIHost = "api." + s.Domain
+	}
+	if s.DashboardHost == "" {
+		s.DashboardHost = "dashboard." + s.Domain
+	}
+	if s.APIHost == s.DashboardHost {
+		r.fail("dashboardHost", "equals apiHost %q; the API and the dashboard need their own hosts", s.APIHost)
+	}
+
+	if s.App.MinReplicas > s.App.MaxReplicas {
+		r.fail("apiMinReplicas", "%d is above stackauth:apiMaxReplicas %d; min replicas must not exceed max", s.App.MinReplicas, s.App.MaxReplicas)
+	}
+	if s.Gateway.MinReplicas > s.Gateway.MaxReplicas {
+		r.fail("gatewayMinReplicas", "%d is above stackauth:gatewayMaxReplicas %d; min replicas must not exceed max", s.Gateway.MinReplicas, s.Gateway.MaxReplicas)
+	}
+	checkResources(r, "apiCpuRequest", s.App.CPURequest, "apiCpuLimit", s.App.CPULimit)
+	checkResources(r, "apiMemoryRequest", s.App.MemoryRequest, "apiMemoryLimit", s.App.MemoryLimit)
+
+	if s.Database.EffectiveCacheSizeMB < s.Database.SharedBuffersMB {
+		r.fail("dbEffectiveCacheSizeMb", "%d is below stackauth:dbSharedBuffersMb %d; the cache estimate includes shared buffers", s.Database.EffectiveCacheSizeMB, s.Database.SharedBuffersMB)
+	}
+	if s.Database.MaxAllocatedStorage < s.Database.AllocatedStorageGB {
+		r.fail("dbMaxAllocatedStorageGb", "%d is below stackauth:dbAllocatedStorageGb %d; it is the autoscaling ceiling", s.Database.MaxAllocatedStorage, s.Database.AllocatedStorageGB)
+	}
+
+	if s.Email.Host == "" {
+		if _, ok := s.Secrets["STACK_EMAIL_PASSWORD"]; ok {
+			r.fail("emailHost", "is empty while stackauth:emailPassword is set; set the SMTP host (smtp.resend.com for Resend)")
+		}
+	}
+
+	if s.Cloud == "aws" {
+		validateAWS(s, r)
+	}
+}
+
+func validateAWS(s *Stack, r *reader) {
+	c := s.Cluster
+	if !(c.NodeMinSize <= c.NodeDesiredSize && c.NodeDesiredSize <= c.NodeMaxSize) {
+		r.fail("nodeDesiredSize", "%d must lie within stackauth:nodeMinSize %d and stackauth:nodeMaxSize %d", c.NodeDesiredSize, c.NodeMinSize, c.NodeMaxSize)
+	}
+	minNodes := 3 // the guide's minimum cluster
+	if s.Production {
+		minNodes = 5
+	}
+	if c.NodeMinSize < minNodes {
+		r.fail("nodeMinSize", "%d is below %d, the least a %s cluster runs on; raise it", c.NodeMinSize, minNodes, envWord(s))
+	}
+	if len(c.NodeInstanceTypes) == 0 {
+		r.fail("nodeInstanceTypes", "is empty; list at least one instance type like m7i.2xlarge")
+	}
+	if len(c.PublicAccessCIDRs) == 0 {
+		r.fail("clusterPublicAccessCidrs", "is empty; list the CIDRs (CI runners, office VPN) allowed to reach the EKS API")
+	}
+	for _, block := range c.PublicAccessCIDRs {
+		if _, n, err := net.ParseCIDR(block); err == nil {
+			if ones, _ := n.Mask.Size(); ones == 0 {
+				r.fail("clusterPublicAccessCidrs", "contains %s, which opens the EKS API to the internet; list your CI and VPN CIDRs", block)
+			}
+		}
+	}
+
+	if gib, known := CacheNodeMemoryGiB[s.Cache.NodeType]; known && gib < guideCacheGiB {
+		r.fail("cacheNodeType", "%s has %.2f GiB, below the guide's 3 GB for Redis; use cache.t4g.medium or larger", s.Cache.NodeType, gib)
+	}
+
+	if s.Production {
+		if !s.Network.NatGatewayPerAZ {
+			r.fail("natGatewayPerAz", "is false for a production stack; one NAT per AZ keeps egress up when an AZ fails")
+		}
+		if !s.Database.MultiAZ {
+			r.fail("dbMultiAz", "is false for a production stack; set it to true")
+		}
+		if !s.Database.DeletionProtection {
+			r.fail("dbDeletionProtection", "is false for a production stack; set it to true")
+		}
+		if s.Database.BackupRetentionDays < 7 {
+			r.fail("dbBackupRetentionDays", "%d is below 7 days for a production stack; allowed: 7..35", s.Database.BackupRetentionDays)
+		}
+		if s.Cache.ReplicasPerShard < 1 {
+			r.fail("cacheReplicasPerShard", "is 0 for a production stack; automatic failover needs at least 1 replica")
+		}
+	}
+}
+
+func envWord(s *Stack) string {
+	if s.Production {
+		return "production"
+	}
+	return "non-production"
+}
+
+func checkResources(r *reader, reqKey, req, limKey, lim string) {
+	q, err1 := resource.ParseQuantity(req)
+	l, err2 := resource.ParseQuantity(lim)
+	if err1 != nil || err2 != nil {
+		return // the field check has said so already
+	}
+	if q.Cmp(l) > 0 {
+		r.fail(reqKey, "%s is above stackauth:%s %s; a request cannot exceed its limit", req, limKey, lim)
+	}
+}
