@@ -153,7 +153,7 @@ func layerFromFiles(files []file, mtime time.Time) (v1.Layer, error) {
 	return tarball.LayerFromOpener(
 		func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(tarBytes)), nil },
 		tarball.WithMediaType(types.OCILayer),
-		tarball.WithCompressionLevel(gzip.BestCompression),
+		tarball.WithCompressionLevel(gzip.DefaultCompression),
 		tarball.WithCompressedCaching,
 	)
 }
