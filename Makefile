@@ -1,4 +1,15 @@
-.PHONY: bench
+.PHONY: test vet bench plan
+
+# The README's test command: vet, then every test (the rate limiter's start real redis-server processes).
+test: vet
+	go test -count=1 -timeout 30m ./...
+
+vet:
+	go vet ./...
+
+# The offline plan of every stack.
+plan:
+	for s in prod staging; do go run ./cmd/plan --stack $$s > /dev/null || exit 1; done
 
 # Rate limiter benchmark on a local redis-server it starts itself (loopback only):
 # decisions/s, p50/p99 and Redis round trips per decision, store alone and through the proxy.

@@ -73,7 +73,8 @@ type Options struct {
 }
 
 // Run evaluates the program for the stack and returns its plan. Invalid config
-// returns the program's validation error.
+// returns the program's validation error, with the plan of whatever had been
+// registered before it (nothing, when config is checked first).
 func Run(opts Options, program func(ctx *pulumi.Context) (map[string]pulumi.Output, error)) (*Plan, error) {
 	if opts.Dir == "" {
 		opts.Dir = "."
@@ -128,10 +129,12 @@ func Run(opts Options, program func(ctx *pulumi.Context) (map[string]pulumi.Outp
 		info.ConfigSecretKeys = secretKeys
 		info.DryRun = opts.Preview
 	})
+	// On error the plan still says what was registered before it.
+	p := &Plan{Stack: opts.Stack, Resources: m.recorded(), Outputs: outputs}
 	if err != nil {
-		return nil, unwrap(err)
+		return p, unwrap(err)
 	}
-	return &Plan{Stack: opts.Stack, Resources: m.recorded(), Outputs: outputs}, nil
+	return p, nil
 }
 
 // unwrap drops the engine's wrapping so a validation message reads cleanly.
