@@ -37,10 +37,38 @@ func Define(ctx *pulumi.Context) (map[string]pulumi.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return defineAWS(ctx, cfg)
+	f, err := awsFoundation(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := inCluster(ctx, cfg, f); err != nil {
+		return nil, err
+	}
+	return map[string]pulumi.Output{
+		"clusterName":   f.Cluster.Name,
+		"kubeconfig":    f.Cluster.Kubeconfig,
+		"dbEndpoint":    f.Database.Address,
+		"cacheEndpoint": f.Cache.PrimaryEndpoint,
+		"secretArn":     f.Secrets.ARN,
+		"apiUrl":        pulumi.String(cfg.APIURL()).ToStringOutput(),
+		"dashboardUrl":  pulumi.String(cfg.DashboardURL()).ToStringOutput(),
+		"namespace":     pulumi.String(cfg.Namespace()).ToStringOutput(),
+	}, nil
 }
 
-func defineAWS(ctx *pulumi.Context, cfg *config.Stack) (map[string]pulumi.Output, error) {
+// Foundation is what the AWS half provides to the in-cluster half.
+type Foundation struct {
+	AWS         *aws.Provider
+	ClusterName string
+	Network     *network.Network
+	Cluster     *cluster.Cluster
+	Credentials *credentials.Credentials
+	Database    *database.Database
+	Cache       *cache.Cache
+	Secrets     *secretstore.Store
+}
+
+func awsFoundation(ctx *pulumi.Context, cfg *config.Stack) (*Foundation, error) {
 	clusterName := "stackauth-" + cfg.Name
 	tags := map[string]string{"stackauth:stack": cfg.Name}
 
@@ -155,14 +183,14 @@ func defineAWS(ctx *pulumi.Context, cfg *config.Stack) (map[string]pulumi.Output
 		return nil, err
 	}
 
-	return map[string]pulumi.Output{
-		"clusterName":   eks.Name,
-		"kubeconfig":    eks.Kubeconfig,
-		"dbEndpoint":    db.Address,
-		"cacheEndpoint": redis.PrimaryEndpoint,
-		"secretArn":     store.ARN,
-		"apiUrl":        pulumi.String(cfg.APIURL()).ToStringOutput(),
-		"dashboardUrl":  pulumi.String(cfg.DashboardURL()).ToStringOutput(),
-		"namespace":     pulumi.String(cfg.Namespace()).ToStringOutput(),
+	return &Foundation{
+		AWS:         provider,
+		ClusterName: clusterName,
+		Network:     net,
+		Cluster:     eks,
+		Credentials: creds,
+		Database:    db,
+		Cache:       redis,
+		Secrets:     store,
 	}, nil
 }
