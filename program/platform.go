@@ -12,6 +12,16 @@ import (
 type Platform struct {
 	// Kubernetes deploys into the stack's cluster.
 	Kubernetes pulumi.ProviderResource
+
+	// Monitoring is the kube-prometheus-stack release; ServiceMonitors and
+	// PrometheusRules depend on it because it installs their CRDs.
+	Monitoring pulumi.Resource
+	// MonitorLabels are the labels Prometheus selects ServiceMonitors and
+	// PrometheusRules by: put them on every one the project creates.
+	MonitorLabels map[string]string
+	// OTLPEndpoint is the OpenTelemetry Collector's OTLP/HTTP endpoint for
+	// OTEL_EXPORTER_OTLP_ENDPOINT; empty when enableTelemetry is off.
+	OTLPEndpoint string
 }
 
 // inCluster deploys everything that runs on the cluster, in dependency order.
