@@ -63,6 +63,7 @@ type Cluster struct {
 	NodeDiskSizeGB     int
 	PublicAccessCIDRs  []string
 	CIRoleARN          string
+	CIReadOnlyRoleARN  string
 	LogRetentionInDays int
 }
 

@@ -246,6 +246,7 @@ var Fields = []Field{
 	intField("nodeDiskSizeGb", func(s *Stack) *int { return &s.Cluster.NodeDiskSizeGB }, 20, 2000),
 	listField("clusterPublicAccessCidrs", func(s *Stack) *[]string { return &s.Cluster.PublicAccessCIDRs }, cidr),
 	optionalString("ciRoleArn", func(s *Stack) *string { return &s.Cluster.CIRoleARN }, matches(roleARNPattern, "an IAM role ARN like arn:aws:iam::123456789012:role/ci")),
+	optionalString("ciReadOnlyRoleArn", func(s *Stack) *string { return &s.Cluster.CIReadOnlyRoleARN }, matches(roleARNPattern, "an IAM role ARN like arn:aws:iam::123456789012:role/ci-readonly")),
 	intField("clusterLogRetentionDays", func(s *Stack) *int { return &s.Cluster.LogRetentionInDays }, 1, 3653),
 
 	stringField("dbInstanceClass", func(s *Stack) *string { return &s.Database.InstanceClass }, matches(dbClassPattern, "an RDS instance class like db.r7g.xlarge")),

@@ -104,6 +104,7 @@ func awsFoundation(ctx *pulumi.Context, cfg *config.Stack) (*Foundation, error) 
 		PrivateSubnetIDs:   net.PrivateSubnetIDs,
 		PublicAccessCIDRs:  cfg.Cluster.PublicAccessCIDRs,
 		CIRoleARN:          cfg.Cluster.CIRoleARN,
+		CIReadOnlyRoleARN:  cfg.Cluster.CIReadOnlyRoleARN,
 		NodeInstanceTypes:  cfg.Cluster.NodeInstanceTypes,
 		NodeMinSize:        cfg.Cluster.NodeMinSize,
 		NodeDesiredSize:    cfg.Cluster.NodeDesiredSize,

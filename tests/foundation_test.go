@@ -142,8 +142,9 @@ func TestCluster(t *testing.T) {
 			t.Errorf("%s: vpc-cni runs on the node role instead of IRSA", stack)
 		}
 
-		entry := one(t, p, "aws:eks/accessEntry:AccessEntry")
-		expect(t, entry, "principalArn", "arn:aws:iam::123456789012:role/stackauth-ci-deploy")
+		expect(t, named(t, p, "aws:eks/accessEntry:AccessEntry", "cluster-ci"), "principalArn", "arn:aws:iam::123456789012:role/stackauth-ci-deploy")
+		expect(t, named(t, p, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "cluster-ci-readonly"),
+			"policyArn", "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy")
 
 		sc := one(t, p, "kubernetes:storage.k8s.io/v1:StorageClass")
 		expect(t, sc, "metadata.name", "gp3")

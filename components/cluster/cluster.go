@@ -35,7 +35,10 @@ type Args struct {
 	PublicAccessCIDRs []string
 	// CIRoleARN, when set, gets a cluster-admin access entry so pipelines can
 	// run previews and deploys.
-	CIRoleARN          string
+	CIRoleARN string
+	// CIReadOnlyRoleARN, when set, gets a view-only access entry for PR
+	// previews and drift detection, which refresh but never change.
+	CIReadOnlyRoleARN  string
 	NodeInstanceTypes  []string
 	NodeMinSize        int
 	NodeDesiredSize    int
@@ -276,20 +279,26 @@ func NewCluster(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		return nil, err
 	}
 
-	if args.CIRoleARN != "" {
-		entry, err := eks.NewAccessEntry(ctx, name+"-ci", &eks.AccessEntryArgs{
+	for _, access := range []struct{ suffix, role, policy string }{
+		{"ci", args.CIRoleARN, "AmazonEKSClusterAdminPolicy"},
+		{"ci-readonly", args.CIReadOnlyRoleARN, "AmazonEKSAdminViewPolicy"},
+	} {
+		if access.role == "" {
+			continue
+		}
+		entry, err := eks.NewAccessEntry(ctx, name+"-"+access.suffix, &eks.AccessEntryArgs{
 			ClusterName:  cluster.Name,
-			PrincipalArn: pulumi.String(args.CIRoleARN),
+			PrincipalArn: pulumi.String(access.role),
 			Type:         pulumi.String("STANDARD"),
 			Tags:         tags,
 		}, parent)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := eks.NewAccessPolicyAssociation(ctx, name+"-ci", &eks.AccessPolicyAssociationArgs{
+		if _, err := eks.NewAccessPolicyAssociation(ctx, name+"-"+access.suffix, &eks.AccessPolicyAssociationArgs{
 			ClusterName:  cluster.Name,
 			PrincipalArn: entry.PrincipalArn,
-			PolicyArn:    pulumi.String("arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"),
+			PolicyArn:    pulumi.String("arn:aws:eks::aws:cluster-access-policy/" + access.policy),
 			AccessScope:  &eks.AccessPolicyAssociationAccessScopeArgs{Type: pulumi.String("cluster")},
 		}, parent); err != nil {
 			return nil, err
