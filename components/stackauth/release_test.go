@@ -45,27 +45,11 @@ type externalSecret struct {
 	pulumi.CustomResourceState
 }
 
-// outputsSeen collects the component's exported outputs once they resolve.
-type outputsSeen struct {
-	mu     sync.Mutex
-	values map[string]any
-}
-
-func (o *outputsSeen) watch(name string, out pulumi.Output) {
-	out.ApplyT(func(v any) any {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		o.values[name] = v
-		return v
-	})
-}
-
 func TestNewReleaseRegistersAtomicHelmRelease(t *testing.T) {
 	t.Chdir(repoRoot(t)) // the plan runs from the repo root, where the default ChartDir resolves
 	mocks := &recordingMocks{}
-	seen := &outputsSeen{values: map[string]any{}}
 	var secretURN, componentURN string
-	var urnMu sync.Mutex
+	outputs := map[string]any{}
 
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		es := &externalSecret{}
@@ -78,14 +62,19 @@ func TestNewReleaseRegistersAtomicHelmRelease(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		es.URN().ApplyT(func(u pulumi.URN) pulumi.URN { urnMu.Lock(); secretURN = string(u); urnMu.Unlock(); return u })
-		rel.URN().ApplyT(func(u pulumi.URN) pulumi.URN { urnMu.Lock(); componentURN = string(u); urnMu.Unlock(); return u })
-		seen.watch("serviceName", rel.ServiceName)
-		seen.watch("apiPort", rel.APIPort)
-		seen.watch("dashboardPort", rel.DashboardPort)
-		seen.watch("apiServiceUrl", rel.APIServiceURL)
-		seen.watch("namespace", rel.Namespace)
-		seen.watch("serverPodLabels", rel.ServerPodLabels)
+		// Wait inside the program for the outputs to resolve; RunErr does not wait for applies nobody consumes.
+		var wg sync.WaitGroup
+		wg.Add(1)
+		pulumi.All(es.URN(), rel.URN(), rel.ServiceName, rel.APIPort, rel.DashboardPort, rel.APIServiceURL,
+			rel.Namespace, rel.ServerPodLabels).ApplyT(func(v []any) error {
+			defer wg.Done()
+			secretURN, componentURN = string(v[0].(pulumi.URN)), string(v[1].(pulumi.URN))
+			for i, key := range []string{"serviceName", "apiPort", "dashboardPort", "apiServiceUrl", "namespace", "serverPodLabels"} {
+				outputs[key] = v[i+2]
+			}
+			return nil
+		})
+		wg.Wait()
 		return nil
 	}, pulumi.WithMocks("infra", "prod", mocks))
 	if err != nil {
@@ -136,8 +125,6 @@ func TestNewReleaseRegistersAtomicHelmRelease(t *testing.T) {
 		t.Errorf("Release parent %q, want the component %q", rel.RegisterRPC.GetParent(), componentURN)
 	}
 
-	seen.mu.Lock()
-	defer seen.mu.Unlock()
 	wantOutputs := map[string]any{
 		"serviceName":   "stack-backend",
 		"apiPort":       APIPort,
@@ -146,11 +133,11 @@ func TestNewReleaseRegistersAtomicHelmRelease(t *testing.T) {
 		"namespace":     "stack-auth-prod",
 	}
 	for key, want := range wantOutputs {
-		if seen.values[key] != want {
-			t.Errorf("output %s = %#v, want %#v", key, seen.values[key], want)
+		if outputs[key] != want {
+			t.Errorf("output %s = %#v, want %#v", key, outputs[key], want)
 		}
 	}
-	if got := seen.values["serverPodLabels"]; !reflect.DeepEqual(got, ServerPodLabels("stack-backend")) {
+	if got := outputs["serverPodLabels"]; !reflect.DeepEqual(got, ServerPodLabels("stack-backend")) {
 		t.Errorf("output serverPodLabels = %#v", got)
 	}
 }
