@@ -12,6 +12,9 @@ import (
 type Platform struct {
 	// Kubernetes deploys into the stack's cluster.
 	Kubernetes pulumi.ProviderResource
+	// ExternalSecrets is the External Secrets Operator release; every
+	// SecretStore and ExternalSecret depends on it because it installs their CRDs.
+	ExternalSecrets pulumi.Resource
 
 	// Monitoring is the kube-prometheus-stack release; ServiceMonitors and
 	// PrometheusRules depend on it because it installs their CRDs.
