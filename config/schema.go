@@ -127,6 +127,12 @@ func listField(key string, dst func(*Stack) *[]string, check func(string) error)
 	return f
 }
 
+func optionalList(key string, dst func(*Stack) *[]string, check func(string) error) Field {
+	f := listField(key, dst, check)
+	f.Optional = true
+	return f
+}
+
 // secretField reads an optional third-party secret into Stack.Secrets under
 // the env var name the Stack Auth image reads. A value set in clear would sit
 // in the stack file and the state unencrypted, so it is refused.
@@ -244,7 +250,7 @@ var Fields = []Field{
 	intField("nodeDesiredSize", func(s *Stack) *int { return &s.Cluster.NodeDesiredSize }, 1, 100),
 	intField("nodeMaxSize", func(s *Stack) *int { return &s.Cluster.NodeMaxSize }, 1, 100),
 	intField("nodeDiskSizeGb", func(s *Stack) *int { return &s.Cluster.NodeDiskSizeGB }, 20, 2000),
-	listField("clusterPublicAccessCidrs", func(s *Stack) *[]string { return &s.Cluster.PublicAccessCIDRs }, cidr),
+	optionalList("clusterPublicAccessCidrs", func(s *Stack) *[]string { return &s.Cluster.PublicAccessCIDRs }, cidr),
 	optionalString("ciRoleArn", func(s *Stack) *string { return &s.Cluster.CIRoleARN }, matches(roleARNPattern, "an IAM role ARN like arn:aws:iam::123456789012:role/ci")),
 	optionalString("ciReadOnlyRoleArn", func(s *Stack) *string { return &s.Cluster.CIReadOnlyRoleARN }, matches(roleARNPattern, "an IAM role ARN like arn:aws:iam::123456789012:role/ci-readonly")),
 	intField("clusterLogRetentionDays", func(s *Stack) *int { return &s.Cluster.LogRetentionInDays }, 1, 3653),
