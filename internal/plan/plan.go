@@ -53,6 +53,9 @@ type Plan struct {
 	Stack     string         `json:"stack"`
 	Resources []Resource     `json:"resources"`
 	Outputs   map[string]any `json:"outputs"`
+	// Config is the stack's config (full keys) without the secret ones, so
+	// policies can ask what kind of stack this is (production, allowed CIDRs).
+	Config map[string]string `json:"-"`
 }
 
 // Options select the stack and how to run it.
@@ -130,11 +133,33 @@ func Run(opts Options, program func(ctx *pulumi.Context) (map[string]pulumi.Outp
 		info.DryRun = opts.Preview
 	})
 	// On error the plan still says what was registered before it.
-	p := &Plan{Stack: opts.Stack, Resources: m.recorded(), Outputs: outputs}
+	p := &Plan{Stack: opts.Stack, Resources: m.recorded(), Outputs: outputs, Config: withoutSecrets(cfg, secretKeys)}
 	if err != nil {
 		return p, unwrap(err)
 	}
 	return p, nil
+}
+
+// withoutSecrets copies the config minus the keys set as secrets and the keys
+// the schema declares secret (a secret set in clear is refused by config.Load,
+// but must not reach the plan either).
+func withoutSecrets(cfg map[string]string, secretKeys []string) map[string]string {
+	drop := map[string]bool{}
+	for _, k := range secretKeys {
+		drop[k] = true
+	}
+	for _, f := range config.Fields {
+		if f.Secret {
+			drop[config.FullKey(f.Key)] = true
+		}
+	}
+	out := map[string]string{}
+	for k, v := range cfg {
+		if !drop[k] {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // unwrap drops the engine's wrapping so a validation message reads cleanly.
