@@ -56,9 +56,8 @@ func NewRelease(ctx *pulumi.Context, name string, args Args, opts ...pulumi.Reso
 		Atomic:        pulumi.Bool(true),
 		CleanupOnFail: pulumi.Bool(true),
 		Timeout:       pulumi.Int(a.TimeoutSeconds),
-		MaxHistory:    pulumi.Int(a.HistoryMax),
-		// The hook Job must finish before the Deployment changes; wait for it as Helm does.
-		WaitForJobs: pulumi.Bool(true),
+		// Revisions kept so an atomic upgrade has a last good one to return to.
+		MaxHistory: pulumi.Int(a.HistoryMax),
 	}, pulumi.Parent(component), pulumi.DependsOn(a.DependsOn))
 	if err != nil {
 		return nil, fmt.Errorf("stackauth: helm release %q: %w", name, err)

@@ -93,7 +93,6 @@ func TestNewReleaseRegistersAtomicHelmRelease(t *testing.T) {
 		"namespace":     "stack-auth-prod",
 		"atomic":        true,
 		"cleanupOnFail": true,
-		"waitForJobs":   true,
 		"timeout":       float64(DefaultTimeoutSeconds),
 		"maxHistory":    float64(DefaultHistoryMax),
 	}
