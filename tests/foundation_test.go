@@ -138,6 +138,7 @@ func TestCluster(t *testing.T) {
 				t.Errorf("%s: add-on %s missing", stack, want)
 			}
 		}
+		expect(t, cni, "configurationValues", `{"enableNetworkPolicy":"true"}`)
 		if in(cni, "serviceAccountRoleArn") == nil {
 			t.Errorf("%s: vpc-cni runs on the node role instead of IRSA", stack)
 		}

@@ -367,7 +367,17 @@ func addon(ctx *pulumi.Context, prefix string, cluster *eks.Cluster, name string
 	if role != nil {
 		args.ServiceAccountRoleArn = role
 	}
+	if values, ok := addonConfiguration[name]; ok {
+		args.ConfigurationValues = pulumi.String(values)
+	}
 	return eks.NewAddon(ctx, prefix+"-"+name, args, opts...)
+}
+
+// addonConfiguration holds add-on settings that differ from EKS defaults.
+var addonConfiguration = map[string]string{
+	// NetworkPolicies are enforced only when the VPC CNI's agent is on; the
+	// charts' default-deny policies would otherwise be silently ignored.
+	"vpc-cni": `{"enableNetworkPolicy":"true"}`,
 }
 
 // AMIType picks the AL2023 AMI for the node group's CPU architecture; mixing
