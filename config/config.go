@@ -39,6 +39,8 @@ type Stack struct {
 	Gateway  Gateway
 	Email    Email
 	OAuth    OAuth
+	Addons   Addons
+	NodePool NodePool
 
 	// Secrets holds the optional third-party secrets set with
 	// `pulumi config set --secret`, keyed by the env var the image reads.
@@ -107,6 +109,9 @@ type App struct {
 type Gateway struct {
 	MinReplicas int
 	MaxReplicas int
+	// Requests of each gateway pod; the NodePool capacity check counts them.
+	CPURequest    string
+	MemoryRequest string
 }
 
 // Email is the SMTP relay Stack Auth sends mail through.

@@ -181,6 +181,8 @@ var (
 	quantityPattern     = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi)?$`)
 	imageRepoPattern    = regexp.MustCompile(`^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
 	imageTagPattern     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	zoneIDPattern       = regexp.MustCompile(`^Z[A-Z0-9]{1,31}$`)
+	amiAliasPattern     = regexp.MustCompile(`^al2023@(latest|v[0-9]{8})$`)
 )
 
 func oneOf(allowed ...string) func(string) error {
@@ -284,6 +286,8 @@ var Fields = []Field{
 
 	intField("gatewayMinReplicas", func(s *Stack) *int { return &s.Gateway.MinReplicas }, 1, 100),
 	intField("gatewayMaxReplicas", func(s *Stack) *int { return &s.Gateway.MaxReplicas }, 1, 100),
+	stringField("gatewayCpuRequest", func(s *Stack) *string { return &s.Gateway.CPURequest }, quantity),
+	stringField("gatewayMemoryRequest", func(s *Stack) *string { return &s.Gateway.MemoryRequest }, quantity),
 
 	optionalString("emailHost", func(s *Stack) *string { return &s.Email.Host }, hostname),
 	intField("emailPort", func(s *Stack) *int { return &s.Email.Port }, 1, 65535),
@@ -291,6 +295,20 @@ var Fields = []Field{
 	optionalString("emailSender", func(s *Stack) *string { return &s.Email.Sender }, email),
 	optionalString("githubClientId", func(s *Stack) *string { return &s.OAuth.GitHubClientID }, nil),
 	optionalString("googleClientId", func(s *Stack) *string { return &s.OAuth.GoogleClientID }, nil),
+
+	// Cluster add-ons (components/karpenter, metricsserver, lbcontroller, externaldns): each can be turned off for
+	// a cluster that already runs its own; Karpenter's NodePool is sized here and checked against the HPA maxima.
+	boolField("addonKarpenter", func(s *Stack) *bool { return &s.Addons.Karpenter }),
+	boolField("addonMetricsServer", func(s *Stack) *bool { return &s.Addons.MetricsServer }),
+	boolField("addonLoadBalancerController", func(s *Stack) *bool { return &s.Addons.LoadBalancerController }),
+	boolField("addonExternalDns", func(s *Stack) *bool { return &s.Addons.ExternalDNS }),
+	optionalString("route53ZoneId", func(s *Stack) *string { return &s.Addons.Route53ZoneID }, matches(zoneIDPattern, "a Route53 hosted zone id like Z0123456789ABCDEFGHIJ (no /hostedzone/ prefix)")),
+	stringField("karpenterCpuLimit", func(s *Stack) *string { return &s.NodePool.CPULimit }, quantity),
+	stringField("karpenterMemoryLimit", func(s *Stack) *string { return &s.NodePool.MemoryLimit }, quantity),
+	stringField("karpenterPlatformCpu", func(s *Stack) *string { return &s.NodePool.PlatformCPU }, quantity),
+	stringField("karpenterPlatformMemory", func(s *Stack) *string { return &s.NodePool.PlatformMemory }, quantity),
+	listField("karpenterCapacityTypes", func(s *Stack) *[]string { return &s.NodePool.CapacityTypes }, oneOf("on-demand", "spot")),
+	stringField("karpenterAmiAlias", func(s *Stack) *string { return &s.NodePool.AMIAlias }, matches(amiAliasPattern, "a Karpenter AMI alias like al2023@latest or al2023@v20261201")),
 }
 
 func init() {

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -92,6 +94,13 @@ func validateAWS(s *Stack, r *reader) {
 		}
 	}
 
+	if s.Addons.Karpenter {
+		checkNodePoolCapacity(s, r)
+	}
+	if s.Addons.ExternalDNS && s.Addons.Route53ZoneID == "" {
+		r.fail("route53ZoneId", "is empty while stackauth:addonExternalDns is true; set the id of the hosted zone holding %s (aws route53 list-hosted-zones-by-name --dns-name %s), or turn external-dns off", s.Domain, s.Domain)
+	}
+
 	if gib, known := CacheNodeMemoryGiB[s.Cache.NodeType]; known && gib < guideCacheGiB {
 		r.fail("cacheNodeType", "%s has %.2f GiB, below the guide's 3 GB for Redis; use cache.t4g.medium or larger", s.Cache.NodeType, gib)
 	}
@@ -131,4 +140,63 @@ func checkResources(r *reader, reqKey, req, limKey, lim string) {
 	if q.Cmp(l) > 0 {
 		r.fail(reqKey, "%s is above stackauth:%s %s; a request cannot exceed its limit", req, limKey, lim)
 	}
+}
+
+// checkNodePoolCapacity refuses NodePool limits that cannot hold every API and gateway pod at its HPA maximum
+// plus the platform share: Karpenter stops adding nodes at the limits, and the pods beyond them stay Pending
+// exactly when the load is highest. The managed node group is not counted; it is the floor, not the reserve.
+func checkNodePoolCapacity(s *Stack, r *reader) {
+	type share struct {
+		replicas    int
+		replicasKey string
+		request     string
+		requestKey  string
+	}
+	check := func(limitKey, limit string, shares []share, platformKey, platform string, format func(resource.Quantity) string) {
+		lim, err := resource.ParseQuantity(limit)
+		if err != nil {
+			return // the field check has said so already
+		}
+		total, err := resource.ParseQuantity(platform)
+		if err != nil {
+			return
+		}
+		terms := make([]string, 0, len(shares)+1)
+		for _, sh := range shares {
+			q, err := resource.ParseQuantity(sh.request)
+			if err != nil {
+				return
+			}
+			total.Add(*resource.NewMilliQuantity(q.MilliValue()*int64(sh.replicas), q.Format))
+			terms = append(terms, fmt.Sprintf("stackauth:%s %d x stackauth:%s %s", sh.replicasKey, sh.replicas, sh.requestKey, sh.request))
+		}
+		terms = append(terms, fmt.Sprintf("stackauth:%s %s", platformKey, platform))
+		if lim.Cmp(total) < 0 {
+			r.fail(limitKey, "%s cannot hold the HPA maxima: %s = %s; raise stackauth:%s to at least %s, or lower the replicas or requests",
+				limit, strings.Join(terms, " + "), format(total), limitKey, format(total))
+		}
+	}
+	check("karpenterCpuLimit", s.NodePool.CPULimit, []share{
+		{s.App.MaxReplicas, "apiMaxReplicas", s.App.CPURequest, "apiCpuRequest"},
+		{s.Gateway.MaxReplicas, "gatewayMaxReplicas", s.Gateway.CPURequest, "gatewayCpuRequest"},
+	}, "karpenterPlatformCpu", s.NodePool.PlatformCPU, formatCPU)
+	check("karpenterMemoryLimit", s.NodePool.MemoryLimit, []share{
+		{s.App.MaxReplicas, "apiMaxReplicas", s.App.MemoryRequest, "apiMemoryRequest"},
+		{s.Gateway.MaxReplicas, "gatewayMaxReplicas", s.Gateway.MemoryRequest, "gatewayMemoryRequest"},
+	}, "karpenterPlatformMemory", s.NodePool.PlatformMemory, formatMemory)
+}
+
+// formatCPU writes cores as a config value would: 57, or 57500m when not whole.
+func formatCPU(q resource.Quantity) string {
+	m := q.MilliValue()
+	if m%1000 != 0 {
+		return fmt.Sprintf("%dm", m)
+	}
+	return fmt.Sprint(m / 1000)
+}
+
+// formatMemory writes bytes in Gi, rounded up so the suggested limit is never short.
+func formatMemory(q resource.Quantity) string {
+	const gi = 1 << 30
+	return fmt.Sprintf("%dGi", (q.Value()+gi-1)/gi)
 }
