@@ -82,6 +82,16 @@ type Database struct {
 	SharedBuffersMB      int
 	EffectiveCacheSizeMB int
 	WorkMemMB            int
+
+	// PoolSize is the Prisma pool of each Stack Auth pod (connection_limit), the guide's POOL_SIZE.
+	PoolSize int
+	// PoolTimeoutSeconds is how long a query waits for a pooled connection (pool_timeout, and the proxy's borrow
+	// timeout) before it fails.
+	PoolTimeoutSeconds int
+	// Proxy puts RDS Proxy between the pods and the instance.
+	Proxy bool
+	// ProxyMaxConnectionsPercent is the share of MaxConnections the proxy may open to the instance.
+	ProxyMaxConnectionsPercent int
 }
 
 // Cache is the ElastiCache replication group the rate limiter uses.
@@ -103,12 +113,17 @@ type App struct {
 	MemoryRequest   string
 	CPULimit        string
 	MemoryLimit     string
+	// NodeHeapMB is --max-old-space-size in NODE_OPTIONS, read by both Node processes of the pod.
+	NodeHeapMB int
 }
 
 // Gateway is the rate-limit gateway workload in front of the API.
 type Gateway struct {
 	MinReplicas int
 	MaxReplicas int
+	// MaxConcurrentRequests is MAX_CONCURRENT_REQUESTS of each replica: requests in flight beyond it are shed with
+	// 503 and Retry-After before they reach the API pods.
+	MaxConcurrentRequests int
 	// Requests of each gateway pod; the NodePool capacity check counts them.
 	CPURequest    string
 	MemoryRequest string

@@ -296,6 +296,15 @@ var Fields = []Field{
 	optionalString("githubClientId", func(s *Stack) *string { return &s.OAuth.GitHubClientID }, nil),
 	optionalString("googleClientId", func(s *Stack) *string { return &s.OAuth.GoogleClientID }, nil),
 
+	// Capacity and the connection budget (config/capacity.go): the guide's application tuning, applied where it
+	// takes effect, and RDS Proxy in front of the instance.
+	intField("apiNodeHeapMb", func(s *Stack) *int { return &s.App.NodeHeapMB }, 128, 65536),
+	intField("dbPoolSize", func(s *Stack) *int { return &s.Database.PoolSize }, 1, 200),
+	intField("dbPoolTimeoutSeconds", func(s *Stack) *int { return &s.Database.PoolTimeoutSeconds }, 1, 300),
+	boolField("dbProxy", func(s *Stack) *bool { return &s.Database.Proxy }),
+	intField("dbProxyMaxConnectionsPercent", func(s *Stack) *int { return &s.Database.ProxyMaxConnectionsPercent }, 1, 100),
+	intField("gatewayMaxConcurrentRequests", func(s *Stack) *int { return &s.Gateway.MaxConcurrentRequests }, 1, 100000),
+
 	// Cluster add-ons (components/karpenter, metricsserver, lbcontroller, externaldns): each can be turned off for
 	// a cluster that already runs its own; Karpenter's NodePool is sized here and checked against the HPA maxima.
 	boolField("addonKarpenter", func(s *Stack) *bool { return &s.Addons.Karpenter }),

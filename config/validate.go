@@ -49,6 +49,8 @@ func validate(s *Stack, r *reader) {
 	}
 	checkResources(r, "apiCpuRequest", s.App.CPURequest, "apiCpuLimit", s.App.CPULimit)
 	checkResources(r, "apiMemoryRequest", s.App.MemoryRequest, "apiMemoryLimit", s.App.MemoryLimit)
+	checkNodeHeap(s, r)
+	checkConnectionBudget(s, r)
 
 	if s.Database.EffectiveCacheSizeMB < s.Database.SharedBuffersMB {
 		r.fail("dbEffectiveCacheSizeMb", "%d is below stackauth:dbSharedBuffersMb %d; the cache estimate includes shared buffers", s.Database.EffectiveCacheSizeMB, s.Database.SharedBuffersMB)
