@@ -98,6 +98,19 @@ func TestRoute53ZoneID(t *testing.T) {
 	}
 }
 
+func TestHostsOutsideTheDomainAreRefusedWithExternalDNS(t *testing.T) {
+	_, err := parseWith(t, "prod", map[string]string{"apiHost": "api.example.org"})
+	if err == nil || !strings.Contains(err.Error(), `stackauth:apiHost: "api.example.org" is outside stackauth:domain auth.example.com`) {
+		t.Errorf("got %v", err)
+	}
+	if _, err := parseWith(t, "prod", map[string]string{"apiHost": "api.example.org", "addonExternalDns": "false"}); err != nil {
+		t.Errorf("with external-dns off: %v", err)
+	}
+	if _, err := parseWith(t, "prod", map[string]string{"dashboardHost": "admin.auth.example.com"}); err != nil {
+		t.Errorf("host under the domain: %v", err)
+	}
+}
+
 func TestNodePoolSettingsAreChecked(t *testing.T) {
 	for key, bad := range map[string]string{
 		"karpenterCapacityTypes": `["reserved"]`,

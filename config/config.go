@@ -127,6 +127,16 @@ type Gateway struct {
 	// Requests of each gateway pod; the NodePool capacity check counts them.
 	CPURequest    string
 	MemoryRequest string
+
+	// Limits of each gateway pod.
+	CPULimit    string
+	MemoryLimit string
+	// ProjectID is the Stack Auth project whose access tokens the gateway verifies, so its users count per user.
+	ProjectID string
+	// ImageVersion is the version and tag of the gateway image; empty: derived from the source's last commit.
+	ImageVersion string
+	// RulesFile replaces the built-in rate limit rules (relative to the project directory); empty: the defaults.
+	RulesFile string
 }
 
 // Email is the SMTP relay Stack Auth sends mail through.
@@ -208,7 +218,16 @@ func CheckKeys(stack string, keys []string) error {
 	}
 	var problems []string
 	for _, k := range keys {
-		if !strings.HasPrefix(k, Namespace+":") || known[k] {
+		ns, _, _ := strings.Cut(k, ":")
+		if ns != Namespace && !foreignNamespaces[ns] {
+			msg := fmt.Sprintf("%s: unknown namespace %q", k, ns)
+			if editDistance(ns, Namespace) <= 2 {
+				msg += fmt.Sprintf("; did you mean %s:%s?", Namespace, strings.TrimPrefix(k, ns+":"))
+			}
+			problems = append(problems, msg)
+			continue
+		}
+		if ns != Namespace || known[k] {
 			continue
 		}
 		msg := fmt.Sprintf("%s: unknown setting", k)
@@ -222,6 +241,10 @@ func CheckKeys(stack string, keys []string) error {
 	}
 	return nil
 }
+
+// foreignNamespaces are the other config namespaces a stack file may carry:
+// the providers' own settings and Pulumi's.
+var foreignNamespaces = map[string]bool{"aws": true, "kubernetes": true, "random": true, "pulumi": true}
 
 // FullKey prefixes a schema key with the project namespace.
 func FullKey(key string) string { return Namespace + ":" + key }

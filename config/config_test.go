@@ -173,10 +173,16 @@ func TestInvalidValuesNameTheKey(t *testing.T) {
 		{"bad quantity", "apiCpuLimit", "two cores", []string{"stackauth:apiCpuLimit", "quantity"}},
 		{"bad role", "ciRoleArn", "arn:aws:iam::12:role/x", []string{"stackauth:ciRoleArn"}},
 		{"unknown cloud", "cloud", "gcp", []string{"stackauth:cloud", "aws, local"}},
+		{"redis 8", "cacheEngineVersion", "8.0", []string{"stackauth:cacheEngineVersion", "7.1"}},
+		{"vpc too large", "vpcCidr", "10.0.0.0/8", []string{"stackauth:vpcCidr", "/16 to /20"}},
+		{"vpc host bits", "vpcCidr", "10.30.5.7/16", []string{"stackauth:vpcCidr", "10.30.0.0/16"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			values := stackValues(t, "prod")
+			if c.key == "cacheEngineVersion" {
+				values[FullKey("cacheEngine")] = "redis"
+			}
 			values[FullKey(c.key)] = c.value
 			_, err := Parse("prod", mapSource{values: values})
 			if err == nil {
@@ -213,6 +219,13 @@ func TestSecretSetInClearIsRefused(t *testing.T) {
 	}
 	if _, ok := s.Secrets["STACK_STRIPE_SECRET_KEY"]; !ok {
 		t.Errorf("secret not mapped to STACK_STRIPE_SECRET_KEY: %v", s.Secrets)
+	}
+}
+
+func TestMisspeltNamespaceIsRefused(t *testing.T) {
+	err := CheckKeys("staging", []string{"stackauht:region", "aws:region", "pulumi:tags"})
+	if err == nil || !strings.Contains(err.Error(), "did you mean stackauth:region") {
+		t.Fatalf("got %v", err)
 	}
 }
 

@@ -220,6 +220,22 @@ func email(v string) error {
 	return nil
 }
 
+// vpcCIDR is an IPv4 network address of /16 to /20: the network component
+// carves three public /+4 and three private /+2 subnets out of it.
+func vpcCIDR(v string) error {
+	ip, n, err := net.ParseCIDR(v)
+	if err != nil || ip.To4() == nil {
+		return fmt.Errorf("is not an IPv4 CIDR block; use a form like 10.20.0.0/16")
+	}
+	if ones, _ := n.Mask.Size(); ones < 16 || ones > 20 {
+		return fmt.Errorf("is a /%d; allowed: /16 to /20", ones)
+	}
+	if !ip.Equal(n.IP) {
+		return fmt.Errorf("has host bits set; use the network address %s", n)
+	}
+	return nil
+}
+
 func cidr(v string) error {
 	if _, _, err := net.ParseCIDR(v); err != nil {
 		return fmt.Errorf("is not a CIDR block; use a form like 203.0.113.0/24")
@@ -241,7 +257,7 @@ var Fields = []Field{
 	optionalString("dashboardHost", func(s *Stack) *string { return &s.DashboardHost }, hostname),
 	stringField("acmeEmail", func(s *Stack) *string { return &s.AcmeEmail }, email),
 
-	stringField("vpcCidr", func(s *Stack) *string { return &s.Network.CIDR }, cidr),
+	stringField("vpcCidr", func(s *Stack) *string { return &s.Network.CIDR }, vpcCIDR),
 	intField("availabilityZones", func(s *Stack) *int { return &s.Network.AZCount }, 2, 3),
 	boolField("natGatewayPerAz", func(s *Stack) *bool { return &s.Network.NatGatewayPerAZ }),
 	intField("flowLogRetentionDays", func(s *Stack) *int { return &s.Network.FlowLogRetention }, 1, 3653),
@@ -318,6 +334,13 @@ var Fields = []Field{
 	stringField("karpenterPlatformMemory", func(s *Stack) *string { return &s.NodePool.PlatformMemory }, quantity),
 	listField("karpenterCapacityTypes", func(s *Stack) *[]string { return &s.NodePool.CapacityTypes }, oneOf("on-demand", "spot")),
 	stringField("karpenterAmiAlias", func(s *Stack) *string { return &s.NodePool.AMIAlias }, matches(amiAliasPattern, "a Karpenter AMI alias like al2023@latest or al2023@v20261201")),
+
+	// The rate-limit gateway's workload and image (components/ratelimitgateway, components/gatewayimage).
+	stringField("gatewayCpuLimit", func(s *Stack) *string { return &s.Gateway.CPULimit }, quantity),
+	stringField("gatewayMemoryLimit", func(s *Stack) *string { return &s.Gateway.MemoryLimit }, quantity),
+	stringField("gatewayProjectId", func(s *Stack) *string { return &s.Gateway.ProjectID }, matches(regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`), "a Stack Auth project id (internal, or the project's UUID from the dashboard)")),
+	optionalString("gatewayImageVersion", func(s *Stack) *string { return &s.Gateway.ImageVersion }, pinnedTag),
+	optionalString("gatewayRulesFile", func(s *Stack) *string { return &s.Gateway.RulesFile }, nil),
 }
 
 func init() {

@@ -28,6 +28,22 @@ var CacheNodeMemoryGiB = map[string]float64{
 // guideCacheGiB is the guide's REDIS_MAXMEMORY of 3gb, in GiB.
 const guideCacheGiB = 3.0
 
+// cacheVersions are the ElastiCache engine versions each engine offers with a
+// parameter group family (redis7, valkey7, valkey8).
+var cacheVersions = map[string][]string{
+	"redis":  {"7.1"},
+	"valkey": {"7.2", "8.0"},
+}
+
+func contains(list []string, v string) bool {
+	for _, e := range list {
+		if e == v {
+			return true
+		}
+	}
+	return false
+}
+
 // validate applies the rules that relate settings to each other or to the
 // environment; single-value rules live with the fields.
 func validate(s *Stack, r *reader) {
@@ -49,6 +65,8 @@ func validate(s *Stack, r *reader) {
 	}
 	checkResources(r, "apiCpuRequest", s.App.CPURequest, "apiCpuLimit", s.App.CPULimit)
 	checkResources(r, "apiMemoryRequest", s.App.MemoryRequest, "apiMemoryLimit", s.App.MemoryLimit)
+	checkResources(r, "gatewayCpuRequest", s.Gateway.CPURequest, "gatewayCpuLimit", s.Gateway.CPULimit)
+	checkResources(r, "gatewayMemoryRequest", s.Gateway.MemoryRequest, "gatewayMemoryLimit", s.Gateway.MemoryLimit)
 	checkNodeHeap(s, r)
 	checkConnectionBudget(s, r)
 
@@ -63,6 +81,10 @@ func validate(s *Stack, r *reader) {
 		if _, ok := s.Secrets["STACK_EMAIL_PASSWORD"]; ok {
 			r.fail("emailHost", "is empty while stackauth:emailPassword is set; set the SMTP host (smtp.resend.com for Resend)")
 		}
+	}
+
+	if allowed := cacheVersions[s.Cache.Engine]; !contains(allowed, s.Cache.EngineVersion) {
+		r.fail("cacheEngineVersion", "%s is not a version of %s; allowed: %s", s.Cache.EngineVersion, s.Cache.Engine, strings.Join(allowed, ", "))
 	}
 
 	if s.Cloud == "aws" {
@@ -99,8 +121,16 @@ func validateAWS(s *Stack, r *reader) {
 	if s.Addons.Karpenter {
 		checkNodePoolCapacity(s, r)
 	}
-	if s.Addons.ExternalDNS && s.Addons.Route53ZoneID == "" {
-		r.fail("route53ZoneId", "is empty while stackauth:addonExternalDns is true; set the id of the hosted zone holding %s (aws route53 list-hosted-zones-by-name --dns-name %s), or turn external-dns off", s.Domain, s.Domain)
+	if s.Addons.ExternalDNS {
+		if s.Addons.Route53ZoneID == "" {
+			r.fail("route53ZoneId", "is empty while stackauth:addonExternalDns is true; set the id of the hosted zone holding %s (aws route53 list-hosted-zones-by-name --dns-name %s), or turn external-dns off", s.Domain, s.Domain)
+		}
+		// external-dns may write names under the domain only (its filter and its IAM policy say so).
+		for key, host := range map[string]string{"apiHost": s.APIHost, "dashboardHost": s.DashboardHost} {
+			if host != s.Domain && !strings.HasSuffix(host, "."+s.Domain) {
+				r.fail(key, "%q is outside stackauth:domain %s, where external-dns writes records; use a host under the domain, or turn external-dns off and manage its record yourself", host, s.Domain)
+			}
+		}
 	}
 
 	if gib, known := CacheNodeMemoryGiB[s.Cache.NodeType]; known && gib < guideCacheGiB {
