@@ -4,8 +4,6 @@
 package program
 
 import (
-	"net/url"
-
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -140,6 +138,7 @@ func awsFoundation(ctx *pulumi.Context, cfg *config.Stack) (*Foundation, error) 
 		WorkMemMB:             cfg.Database.WorkMemMB,
 		Protect:               cfg.Production,
 		Tags:                  tags,
+		Proxy:                 databaseProxy(cfg),
 	}, onAWS)
 	if err != nil {
 		return nil, err
@@ -168,14 +167,15 @@ func awsFoundation(ctx *pulumi.Context, cfg *config.Stack) (*Foundation, error) 
 	store, err := secretstore.NewStore(ctx, "app-secrets", &secretstore.Args{
 		Name: "stackauth/" + cfg.Name + "/app",
 		Entries: creds.Environment(credentials.Endpoints{
-			DatabaseHost:   db.Address,
-			DatabasePort:   5432,
-			DatabaseUser:   db.Username,
-			DatabaseName:   db.DBName,
-			DatabaseParams: url.Values{"sslmode": {"require"}},
-			CacheHost:      redis.PrimaryEndpoint,
-			CachePort:      redis.Port,
-			CacheTLS:       true,
+			DatabaseHost:       db.ClientHost(),
+			DirectDatabaseHost: db.Address,
+			DatabasePort:       5432,
+			DatabaseUser:       db.Username,
+			DatabaseName:       db.DBName,
+			DatabaseParams:     databaseParams(cfg),
+			CacheHost:          redis.PrimaryEndpoint,
+			CachePort:          redis.Port,
+			CacheTLS:           true,
 		}, cfg.Secrets),
 		RecoveryWindowInDays: recovery,
 		Tags:                 tags,

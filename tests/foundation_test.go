@@ -269,12 +269,12 @@ func TestCache(t *testing.T) {
 func TestSecretsManager(t *testing.T) {
 	for _, stack := range stacks {
 		p := preview(t, stack)
-		s := one(t, p, "aws:secretsmanager/secret:Secret")
+		s := named(t, p, "aws:secretsmanager/secret:Secret", "app-secrets")
 		expect(t, s, "name", "stackauth/"+stack+"/app")
 		if in(s, "kmsKeyId") == nil {
 			t.Errorf("%s: secret not encrypted with a customer-managed key", stack)
 		}
-		v := one(t, p, "aws:secretsmanager/secretVersion:SecretVersion")
+		v := named(t, p, "aws:secretsmanager/secretVersion:SecretVersion", "app-secrets")
 		expect(t, v, "secretString", plan.Secret)
 		for _, dep := range []string{"aws:rds/instance:Instance", "aws:elasticache/replicationGroup:ReplicationGroup"} {
 			if !dependsOn(v, one(t, p, dep).URN) {

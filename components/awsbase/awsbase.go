@@ -32,9 +32,10 @@ func Key(ctx *pulumi.Context, name, description string, tags map[string]string, 
 }
 
 // IngressFrom is a security group that admits TCP on port from the members of
-// source and nothing else; it has no egress rules, as a managed data store
+// the source groups (the cluster nodes', and that of an RDS Proxy serving only
+// them) and nothing else; it has no egress rules, as a managed data store
 // initiates no connections.
-func IngressFrom(ctx *pulumi.Context, name string, vpcID pulumi.StringInput, port int, source pulumi.StringInput, what string, tags map[string]string, opts ...pulumi.ResourceOption) (*ec2.SecurityGroup, error) {
+func IngressFrom(ctx *pulumi.Context, name string, vpcID pulumi.StringInput, port int, sources pulumi.StringArrayInput, what string, tags map[string]string, opts ...pulumi.ResourceOption) (*ec2.SecurityGroup, error) {
 	return ec2.NewSecurityGroup(ctx, name, &ec2.SecurityGroupArgs{
 		VpcId:       vpcID,
 		Description: pulumi.String(fmt.Sprintf("%s: port %d from the cluster nodes only", what, port)),
@@ -43,7 +44,7 @@ func IngressFrom(ctx *pulumi.Context, name string, vpcID pulumi.StringInput, por
 			Protocol:       pulumi.String("tcp"),
 			FromPort:       pulumi.Int(port),
 			ToPort:         pulumi.Int(port),
-			SecurityGroups: pulumi.StringArray{source},
+			SecurityGroups: sources,
 		}},
 		Tags: pulumi.ToStringMap(tags),
 	}, opts...)

@@ -57,7 +57,7 @@ func NewCache(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	if err != nil {
 		return nil, err
 	}
-	sg, err := awsbase.IngressFrom(ctx, name, args.VpcID, port, args.ClientSecurityGroupID, "Redis", args.Tags, parent)
+	sg, err := awsbase.IngressFrom(ctx, name, args.VpcID, port, pulumi.StringArray{args.ClientSecurityGroupID}, "Redis", args.Tags, parent)
 	if err != nil {
 		return nil, err
 	}

@@ -100,10 +100,14 @@ func base64URL(std string) string {
 
 // Endpoints locate the data stores the environment points at.
 type Endpoints struct {
-	DatabaseHost pulumi.StringInput
-	DatabasePort int
-	DatabaseUser string
-	DatabaseName string
+	// DatabaseHost is where the pods connect (RDS Proxy when there is one);
+	// DirectDatabaseHost, when set, is the instance itself, for
+	// STACK_DIRECT_DATABASE_CONNECTION_STRING.
+	DatabaseHost       pulumi.StringInput
+	DirectDatabaseHost pulumi.StringInput
+	DatabasePort       int
+	DatabaseUser       string
+	DatabaseName       string
 	// DatabaseParams are appended to the connection string (sslmode, pool size).
 	DatabaseParams url.Values
 	CacheHost      pulumi.StringInput
@@ -116,16 +120,16 @@ type Endpoints struct {
 // variable names the Stack Auth image and the gateway read; extra holds the
 // third-party secrets from stack config under their image names.
 func (c *Credentials) Environment(e Endpoints, extra map[string]pulumi.StringOutput) map[string]pulumi.StringOutput {
-	database := pulumi.All(e.DatabaseHost, c.DatabasePassword).ApplyT(func(v []any) string {
-		u := url.URL{
-			Scheme:   "postgresql",
-			User:     url.UserPassword(e.DatabaseUser, v[1].(string)),
-			Host:     fmt.Sprintf("%s:%d", v[0].(string), e.DatabasePort),
-			Path:     "/" + e.DatabaseName,
-			RawQuery: e.DatabaseParams.Encode(),
-		}
-		return u.String()
-	}).(pulumi.StringOutput)
+	postgres := func(host pulumi.StringInput) pulumi.StringOutput {
+		return pulumi.All(host, c.DatabasePassword).ApplyT(func(v []any) string {
+			return databaseURL(e, v[0].(string), v[1].(string))
+		}).(pulumi.StringOutput)
+	}
+	database := postgres(e.DatabaseHost)
+	direct := database
+	if e.DirectDatabaseHost != nil {
+		direct = postgres(e.DirectDatabaseHost)
+	}
 	scheme := "redis"
 	if e.CacheTLS {
 		scheme = "rediss"
@@ -137,7 +141,7 @@ func (c *Credentials) Environment(e Endpoints, extra map[string]pulumi.StringOut
 
 	env := map[string]pulumi.StringOutput{
 		"STACK_DATABASE_CONNECTION_STRING":                   secret(database),
-		"STACK_DIRECT_DATABASE_CONNECTION_STRING":            secret(database),
+		"STACK_DIRECT_DATABASE_CONNECTION_STRING":            secret(direct),
 		"STACK_SERVER_SECRET":                                c.ServerSecret,
 		"STACK_SEED_INTERNAL_PROJECT_PUBLISHABLE_CLIENT_KEY": c.PublishableClientKey,
 		"STACK_SEED_INTERNAL_PROJECT_SECRET_SERVER_KEY":      c.SecretServerKey,
@@ -150,6 +154,18 @@ func (c *Credentials) Environment(e Endpoints, extra map[string]pulumi.StringOut
 		env[k] = secret(v)
 	}
 	return env
+}
+
+// databaseURL is the postgresql:// connection string of the endpoints at host.
+func databaseURL(e Endpoints, host, password string) string {
+	u := url.URL{
+		Scheme:   "postgresql",
+		User:     url.UserPassword(e.DatabaseUser, password),
+		Host:     fmt.Sprintf("%s:%d", host, e.DatabasePort),
+		Path:     "/" + e.DatabaseName,
+		RawQuery: e.DatabaseParams.Encode(),
+	}
+	return u.String()
 }
 
 func secret(o pulumi.StringOutput) pulumi.StringOutput {

@@ -6,6 +6,7 @@ package database
 import (
 	"fmt"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/rds"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -36,6 +37,8 @@ type Args struct {
 	// `destroy` can delete production data.
 	Protect bool
 	Tags    map[string]string
+	// Proxy, when set, puts RDS Proxy in front of the instance (proxy.go).
+	Proxy *ProxyArgs
 }
 
 // Database is the RDS component.
@@ -51,6 +54,8 @@ type Database struct {
 	// InstanceID is the DB instance identifier (for RDS Proxy targets and dashboards).
 	InstanceID      pulumi.StringOutput
 	SecurityGroupID pulumi.StringOutput
+	// ProxyEndpoint is the RDS Proxy host when Args.Proxy is set; ClientHost picks it.
+	ProxyEndpoint pulumi.StringOutput
 }
 
 const (
@@ -93,7 +98,17 @@ func NewDatabase(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	sg, err := awsbase.IngressFrom(ctx, name, args.VpcID, port, args.ClientSecurityGroupID, "PostgreSQL", args.Tags, parent)
+	// With RDS Proxy in front, the instance admits the proxy too; the proxy's own group admits the nodes only.
+	nodes := pulumi.StringArray{args.ClientSecurityGroupID}
+	sources := nodes
+	var proxySG *ec2.SecurityGroup
+	if args.Proxy != nil {
+		if proxySG, err = awsbase.IngressFrom(ctx, name+"-proxy", args.VpcID, port, nodes, "RDS Proxy", args.Tags, parent); err != nil {
+			return nil, err
+		}
+		sources = pulumi.StringArray{args.ClientSecurityGroupID, proxySG.ID()}
+	}
+	sg, err := awsbase.IngressFrom(ctx, name, args.VpcID, port, sources, "PostgreSQL", args.Tags, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -175,10 +190,17 @@ func NewDatabase(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 	d.ARN = instance.Arn
 	d.InstanceID = instance.Identifier
 	d.SecurityGroupID = sg.ID().ToStringOutput()
-	if err := ctx.RegisterResourceOutputs(d, pulumi.Map{
+	outputs := pulumi.Map{
 		"address": d.Address,
 		"port":    d.Port,
-	}); err != nil {
+	}
+	if args.Proxy != nil {
+		if d.ProxyEndpoint, err = newProxy(ctx, name, args, instance, proxySG, sg, parent); err != nil {
+			return nil, err
+		}
+		outputs["proxyEndpoint"] = d.ProxyEndpoint
+	}
+	if err := ctx.RegisterResourceOutputs(d, outputs); err != nil {
 		return nil, err
 	}
 	return d, nil

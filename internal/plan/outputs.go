@@ -57,6 +57,8 @@ func withOutputs(typ, name, id, region string, inputs resource.PropertyMap) reso
 		set("identifier", name)
 	case "aws:rds/proxy:Proxy":
 		set("endpoint", name+".proxy-mock.rds.amazonaws.com")
+	case "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
+		set("name", "default") // RDS gives every proxy's default target group this name
 	case "aws:elasticache/replicationGroup:ReplicationGroup":
 		set("primaryEndpointAddress", "master."+name+".mock.cache.amazonaws.com")
 	case "aws:secretsmanager/secret:Secret":

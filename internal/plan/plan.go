@@ -73,6 +73,10 @@ type Options struct {
 	SetSecret map[string]string
 	// Program replaces the program under test (tests of single components).
 	Program func(ctx *pulumi.Context) (map[string]pulumi.Output, error)
+	// RevealSecrets records secret inputs in clear instead of as Secret, for
+	// tests of how secret values are composed (connection strings). Never for
+	// output that a person or CI log sees.
+	RevealSecrets bool
 }
 
 // Run evaluates the program for the stack and returns its plan. Invalid config
@@ -104,7 +108,7 @@ func Run(opts Options, program func(ctx *pulumi.Context) (map[string]pulumi.Outp
 		return nil, err
 	}
 
-	m := &mocks{preview: opts.Preview, region: cfg[config.FullKey("region")]}
+	m := &mocks{preview: opts.Preview, reveal: opts.RevealSecrets, region: cfg[config.FullKey("region")]}
 	outputs := map[string]any{}
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
 		outs, err := program(ctx)
@@ -327,6 +331,7 @@ func (p *Plan) Tree() string {
 // mocks records registrations and answers them as the engine would.
 type mocks struct {
 	preview bool
+	reveal  bool
 	region  string
 
 	mu        sync.Mutex
@@ -379,11 +384,40 @@ func (m *mocks) record(in *pulumirpc.RegisterResourceRequest, inputs resource.Pr
 		r.PropertyDependencies[k] = deps.GetUrns()
 	}
 	for k, v := range inputs {
+		if m.reveal {
+			v = revealed(v)
+		}
 		r.Inputs[string(k)] = Render(v)
 	}
 	m.mu.Lock()
 	m.resources = append(m.resources, r)
 	m.mu.Unlock()
+}
+
+// revealed strips the secret marks from a value and everything inside it.
+func revealed(v resource.PropertyValue) resource.PropertyValue {
+	switch {
+	case v.IsSecret():
+		return revealed(v.SecretValue().Element)
+	case v.IsOutput():
+		o := v.OutputValue()
+		o.Secret = false
+		o.Element = revealed(o.Element)
+		return resource.NewOutputProperty(o)
+	case v.IsArray():
+		out := make([]resource.PropertyValue, len(v.ArrayValue()))
+		for i, e := range v.ArrayValue() {
+			out[i] = revealed(e)
+		}
+		return resource.NewArrayProperty(out)
+	case v.IsObject():
+		out := resource.PropertyMap{}
+		for k, e := range v.ObjectValue() {
+			out[k] = revealed(e)
+		}
+		return resource.NewObjectProperty(out)
+	}
+	return v
 }
 
 // urnOf builds the URN the mock monitor gives a resource; the parent's URN
