@@ -176,15 +176,15 @@ func TestEvaluateNamesRuleResourceAndFixInOrder(t *testing.T) {
 
 func TestKubeTypeReadsObjectTokensOnly(t *testing.T) {
 	for token, want := range map[string]string{
-		"kubernetes:apps/v1:Deployment":             "apps/v1 Deployment",
-		"kubernetes:core/v1:Namespace":              "v1 Namespace",
+		"kubernetes:apps/v1:Deployment":               "apps/v1 Deployment",
+		"kubernetes:core/v1:Namespace":                "v1 Namespace",
 		"kubernetes:cert-manager.io/v1:ClusterIssuer": "cert-manager.io/v1 ClusterIssuer",
-		"kubernetes:helm.sh/v3:Release":             "",
-		"kubernetes:yaml/v2:ConfigGroup":            "",
-		"kubernetes:yaml:ConfigFile":                "",
-		"kubernetes:apps/v1:DeploymentPatch":        "",
-		"pulumi:providers:kubernetes":               "",
-		"aws:rds/instance:Instance":                 "",
+		"kubernetes:helm.sh/v3:Release":               "",
+		"kubernetes:yaml/v2:ConfigGroup":              "",
+		"kubernetes:yaml:ConfigFile":                  "",
+		"kubernetes:apps/v1:DeploymentPatch":          "",
+		"pulumi:providers:kubernetes":                 "",
+		"aws:rds/instance:Instance":                   "",
 	} {
 		apiVersion, kind, ok := kubeType(token)
 		got := ""

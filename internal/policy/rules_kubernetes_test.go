@@ -82,7 +82,9 @@ var _ = register(
 	ruleCase{"K8S-POD-002", "privileged", func(b *builder) {
 		api(b, `"allowPrivilegeEscalation":false`, `"allowPrivilegeEscalation":false,"privileged":true`)
 	}, true},
-	ruleCase{"K8S-POD-002", "host network", func(b *builder) { api(b, `"securityContext":{"runAsNonRoot"`, `"hostNetwork":true,"securityContext":{"runAsNonRoot"`) }, true},
+	ruleCase{"K8S-POD-002", "host network", func(b *builder) {
+		api(b, `"securityContext":{"runAsNonRoot"`, `"hostNetwork":true,"securityContext":{"runAsNonRoot"`)
+	}, true},
 	// K8S-POD-003
 	ruleCase{"K8S-POD-003", "requests and limits", func(b *builder) { api(b, "", "") }, false},
 	ruleCase{"K8S-POD-003", "no limits", func(b *builder) { api(b, `,"limits":{"cpu":"1","memory":"256Mi"}`, ``) }, true},
