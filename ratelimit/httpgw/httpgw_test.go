@@ -83,6 +83,29 @@ func TestSignInFiveProxiedFiveRefused(t *testing.T) {
 	}
 }
 
+// Stack Auth routes every API version to the same sign-in handler, so the
+// versions share one sign-in budget per client.
+func TestSignInBudgetSharedAcrossAPIVersions(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, redistest.Options{})
+	h := newHarness(t, newUpstream(t), options{store: redisStore(t, srv), storeName: "redis"})
+	versions := []string{"v1", "v2beta1", "latest", "v2beta5", "v3alpha2", "v2beta1", "v2beta5", "latest", "v1", "V2Beta1"}
+	var codes []int
+	for _, v := range versions {
+		codes = append(codes, h.do(t, "POST", "/api/"+v+"/auth/password/sign-in", nil).StatusCode)
+	}
+	want := []int{200, 200, 200, 200, 200, 429, 429, 429, 429, 429}
+	if !equalInts(codes, want) {
+		t.Errorf("codes %v for versions %v, want %v", codes, versions, want)
+	}
+	if h.upstream.count() != 5 {
+		t.Errorf("upstream saw %d sign-ins, want 5", h.upstream.count())
+	}
+	if got := h.metric(t, `http_requests_total{code="429",method="POST",route="/api/v1/auth/password/sign-in"}`); got != 5 {
+		t.Errorf("429s under the canonical route label = %v, want 5", got)
+	}
+}
+
 func equalInts(a, b []int) bool {
 	if len(a) != len(b) {
 		return false

@@ -216,14 +216,52 @@ func compilePattern(p string) (pattern, error) {
 	return pattern{path: norm, prefix: prefix, label: label}, nil
 }
 
+// canonicalAPI is the prefix every API version is matched under; rules are
+// written with it.
+const canonicalAPI = "/api/v1"
+
+// apiVersionRE matches the version names Stack Auth serves from the same
+// handlers: release and beta versions (v1, v2beta1, v3alpha2) and "latest".
+var apiVersionRE = regexp.MustCompile(`^(latest|v[0-9]+([a-z]+[0-9]*)?)$`)
+
 // NormalizePath is the form paths are matched in: lower case, cleaned, and
-// /api/latest/... written as /api/v1/...
+// /api/<version>/... (also /api/migrations/<version>/..., the folders
+// Stack Auth rewrites versions to) written as /api/v1/...
 func NormalizePath(p string) string {
 	p = path.Clean("/" + strings.ToLower(p))
-	if p == "/api/latest" || strings.HasPrefix(p, "/api/latest/") {
-		p = "/api/v1" + strings.TrimPrefix(p, "/api/latest")
+	if version, rest, ok := splitAPIVersion(p); ok && apiVersionRE.MatchString(version) {
+		return canonicalAPI + rest
 	}
 	return p
+}
+
+// splitAPIVersion splits a cleaned /api/<version><rest> or
+// /api/migrations/<version><rest>; rest is empty or starts with "/".
+func splitAPIVersion(p string) (version, rest string, ok bool) {
+	after, ok := strings.CutPrefix(p, "/api/")
+	if !ok || after == "" {
+		return "", "", false
+	}
+	if inner, isMigration := strings.CutPrefix(after, "migrations/"); isMigration {
+		after = inner
+	}
+	version, rest, _ = strings.Cut(after, "/")
+	if rest != "" {
+		rest = "/" + rest
+	}
+	return version, rest, true
+}
+
+// anyVersion reads an unknown /api/<segment>/<rest> as /api/v1/<rest>, so
+// a version name Stack Auth may accept but the pattern does not know still
+// counts against the rule (fail closed: a path that does not exist only
+// costs its sender). ok is false when there is nothing to re-read.
+func anyVersion(norm string) (string, bool) {
+	_, rest, ok := splitAPIVersion(norm)
+	if !ok || rest == "" || norm == canonicalAPI+rest {
+		return "", false
+	}
+	return canonicalAPI + rest, true
 }
 
 func (p pattern) matches(norm string) bool {
@@ -233,16 +271,24 @@ func (p pattern) matches(norm string) bool {
 	return norm == p.path || strings.HasPrefix(norm, strings.TrimSuffix(p.path, "/")+"/")
 }
 
-// Match finds the endpoint rules and route label for a request.
+// Match finds the endpoint rules and route label for a request. The route
+// label comes from the normalised path only; endpoint rules also apply
+// through an unknown version segment (see anyVersion).
 func (s *Set) Match(method, rawPath string) Match {
 	norm := NormalizePath(rawPath)
 	m := Match{Route: s.route(norm)}
+	candidates := []string{norm}
+	if alt, ok := anyVersion(norm); ok {
+		candidates = append(candidates, alt)
+	}
 	method = strings.ToUpper(method)
 	for _, e := range s.endpoints {
 		if len(e.methods) > 0 && !slices.Contains(e.methods, method) {
 			continue
 		}
-		if slices.ContainsFunc(e.patterns, func(p pattern) bool { return p.matches(norm) }) {
+		if slices.ContainsFunc(e.patterns, func(p pattern) bool {
+			return slices.ContainsFunc(candidates, p.matches)
+		}) {
 			m.Endpoints = append(m.Endpoints, e.limit)
 		}
 	}

@@ -152,3 +152,69 @@ func TestLoadFile(t *testing.T) {
 		t.Errorf("default summary: %v", Default().Summary())
 	}
 }
+
+// Stack Auth serves every API version it knows (v1, v2beta1..., latest, and
+// the migration folders) from the same handlers, so each spelling must land
+// on the rule written under /api/v1/.
+func TestEveryAPIVersionMatchesTheSameRule(t *testing.T) {
+	s := Default()
+	for _, p := range []string{
+		"/api/v1/auth/password/sign-in",
+		"/api/v2beta1/auth/password/sign-in",
+		"/api/v2beta5/auth/password/sign-in",
+		"/api/latest/auth/password/sign-in",
+		"/api/v2/auth/password/sign-in",
+		"/api/v3alpha2/auth/password/sign-in",
+		"/API/V2BETA1/auth/password/sign-in",
+		"/api/migrations/v2beta1/auth/password/sign-in",
+	} {
+		m := s.Match("POST", p)
+		if len(m.Endpoints) != 1 || m.Endpoints[0].Rule != "signin" {
+			t.Errorf("%s escaped the sign-in rule: %+v", p, m)
+			continue
+		}
+		if want := "/api/v1" + p[strings.Index(strings.ToLower(p), "/auth/"):]; m.Route != want {
+			t.Errorf("%s has route %q, want %q", p, m.Route, want)
+		}
+	}
+	if m := s.Match("POST", "/api/auth/signin"); len(m.Endpoints) != 1 || m.Endpoints[0].Rule != "signin" || m.Route != "/api/auth/signin" {
+		t.Errorf("the guide's /api/auth/signin: %+v", m)
+	}
+	if m := s.Match("POST", "/api/v2beta1/payments/checkout"); len(m.Endpoints) != 1 || m.Endpoints[0].Rule != "payment" {
+		t.Errorf("a versioned prefix rule: %+v", m)
+	}
+	for _, v := range []string{"v1", "v2beta1", "v10rc3", "latest"} {
+		if got := NormalizePath("/api/" + v + "/users/me"); got != "/api/v1/users/me" {
+			t.Errorf("NormalizePath(/api/%s/users/me) = %q", v, got)
+		}
+	}
+	for _, p := range []string{"/api/auth/signin", "/api/payment", "/api/v1beta-1/x", "/apiv2beta1/x", "/api"} {
+		if got := NormalizePath(p); got != p {
+			t.Errorf("NormalizePath(%s) = %q, want it unchanged", p, got)
+		}
+	}
+}
+
+// A second segment that is no version Stack Auth knows still counts against
+// the rule: a 404 costs the sender its own budget, an unknown alias would
+// otherwise cost nothing.
+func TestUnknownAPIVersionFailsClosed(t *testing.T) {
+	s := Default()
+	for _, p := range []string{
+		"/api/v2-beta1/auth/password/sign-in",
+		"/api/2/auth/password/sign-in",
+		"/api/next/auth/password/sign-in",
+		"/api/migrations/whatever/auth/password/sign-in",
+	} {
+		m := s.Match("POST", p)
+		if len(m.Endpoints) != 1 || m.Endpoints[0].Rule != "signin" {
+			t.Errorf("%s escaped the sign-in rule: %+v", p, m)
+		}
+		if m.Route != OtherRoute {
+			t.Errorf("%s has route %q, want %q (labels only name real routes)", p, m.Route, OtherRoute)
+		}
+	}
+	if m := s.Match("POST", "/api/next/users/me"); len(m.Endpoints) != 0 {
+		t.Errorf("a path under no rule matched: %+v", m)
+	}
+}
