@@ -171,3 +171,43 @@ func TestRolloutSurgeIsTheChartsMaxSurge(t *testing.T) {
 		t.Errorf("chart rollingUpdate.maxSurge %q, the connection budget assumes %s", values.RollingUpdate.MaxSurge, want)
 	}
 }
+
+// The README's sizing table quotes the budget of the real stack files; it must follow them.
+func TestReadmeSizingTableFollowsTheStackFiles(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, stack := range []string{"prod", "staging"} {
+			if strings.HasPrefix(line, "| "+stack+" | ") {
+				rows[stack] = line
+			}
+		}
+	}
+	for _, stack := range []string{"prod", "staging"} {
+		s, err := parseWith(t, stack, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bu, d := s.ConnectionBudget(), s.Database
+		want := []string{
+			fmt.Sprintf("| %d..%d |", s.App.MinReplicas, s.App.MaxReplicas),
+			fmt.Sprintf("limit %s, heap %d MB", s.App.MemoryLimit, s.App.NodeHeapMB),
+			fmt.Sprintf("%d..%d replicas x %d in flight", s.Gateway.MinReplicas, s.Gateway.MaxReplicas, s.Gateway.MaxConcurrentRequests),
+		}
+		if d.Proxy {
+			want = append(want, fmt.Sprintf("%d to the proxy (%d in a rollout, with the Job); at most %d to the instance + %d beside = %d of %d; without the proxy it would need %d",
+				s.App.MaxReplicas*d.PoolSize, bu.ProxyClients, bu.ProxyCeiling, bu.Beside, bu.ProxyCeiling+bu.Beside, d.MaxConnections, bu.DirectNeed))
+		} else {
+			want = append(want, fmt.Sprintf("%d (%d in a rollout) + %d = %d of %d, no proxy",
+				s.App.MaxReplicas*d.PoolSize, bu.AppAtPeak, bu.Beside, bu.DirectNeed, d.MaxConnections))
+		}
+		for _, w := range want {
+			if !strings.Contains(rows[stack], w) {
+				t.Errorf("README sizing row of %s lacks %q:\n%s", stack, w, rows[stack])
+			}
+		}
+	}
+}
