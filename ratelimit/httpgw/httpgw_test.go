@@ -106,6 +106,35 @@ func TestSignInBudgetSharedAcrossAPIVersions(t *testing.T) {
 	}
 }
 
+// The routes that test a code or password without signing in draw on the
+// same budget as the action they preview, so they are no side door.
+func TestCodeChecksShareTheirActionsBudget(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, redistest.Options{})
+	h := newHarness(t, newUpstream(t), options{store: redisStore(t, srv), storeName: "redis"})
+	for _, tc := range []struct {
+		spend, probe string
+		times        int
+	}{
+		{"/api/v1/auth/password/sign-in", "/api/v1/auth/otp/sign-in/check-code", 5},
+		{"", "/api/v2beta1/auth/passkey/sign-in", 0},
+		{"", "/api/latest/auth/password/update", 0},
+		{"/api/v1/auth/password/send-reset-code", "/api/v1/auth/password/reset/check-code", 3},
+	} {
+		for i := 0; i < tc.times; i++ {
+			if code := h.do(t, "POST", tc.spend, nil).StatusCode; code != http.StatusOK {
+				t.Fatalf("%s #%d: %d, want 200", tc.spend, i+1, code)
+			}
+		}
+		if code := h.do(t, "POST", tc.probe, nil).StatusCode; code != http.StatusTooManyRequests {
+			t.Errorf("%s after the budget was used: %d, want 429", tc.probe, code)
+		}
+	}
+	if h.upstream.count() != 8 {
+		t.Errorf("upstream saw %d requests, want 8 (5 sign-ins, 3 reset codes)", h.upstream.count())
+	}
+}
+
 func equalInts(a, b []int) bool {
 	if len(a) != len(b) {
 		return false

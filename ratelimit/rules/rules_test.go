@@ -218,3 +218,43 @@ func TestUnknownAPIVersionFailsClosed(t *testing.T) {
 		t.Errorf("a path under no rule matched: %+v", m)
 	}
 }
+
+// Every POST route under Stack Auth's auth/ that checks a password, code or
+// signature draws on the budget of the secret it tests (route files read in
+// apps/backend/src/app/api/latest/auth/ of stack-auth/stack).
+func TestCredentialCheckingRoutesAreLimited(t *testing.T) {
+	s := Default()
+	for path, rule := range map[string]string{
+		"/api/v1/auth/password/sign-in":              "signin",
+		"/api/v1/auth/password/update":               "signin", // checks old_password
+		"/api/v1/auth/otp/sign-in":                   "signin",
+		"/api/v1/auth/otp/sign-in/check-code":        "signin",
+		"/api/v2beta1/auth/otp/sign-in/check-code":   "signin",
+		"/api/v1/auth/mfa/sign-in":                   "signin",
+		"/api/v1/auth/passkey/sign-in":               "signin",
+		"/api/v1/auth/password/sign-up":              "signup",
+		"/api/v1/auth/password/send-reset-code":      "reset-password",
+		"/api/v1/auth/password/reset":                "reset-password",
+		"/api/v1/auth/password/reset/check-code":     "reset-password",
+		"/api/latest/auth/password/reset/check-code": "reset-password",
+	} {
+		m := s.Match("POST", path)
+		if len(m.Endpoints) != 1 || m.Endpoints[0].Rule != rule {
+			t.Errorf("POST %s matched %+v, want only %s", path, m.Endpoints, rule)
+		}
+	}
+	// Routes that check nothing guessable stay on the tier limit only: a
+	// refresh runs every few minutes per session, set needs a signed-in user
+	// without a password, the others hand out challenges.
+	for _, path := range []string{
+		"/api/v1/auth/sessions/current/refresh",
+		"/api/v1/auth/password/set",
+		"/api/v1/auth/passkey/initiate-passkey-authentication",
+		"/api/v1/auth/passkey/register",
+		"/api/v1/auth/oauth/token",
+	} {
+		if m := s.Match("POST", path); len(m.Endpoints) != 0 {
+			t.Errorf("POST %s matched %+v, want the tier limit only", path, m.Endpoints)
+		}
+	}
+}
