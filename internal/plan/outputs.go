@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -10,6 +11,9 @@ import (
 
 // account is the AWS account the mocks pretend to deploy into.
 const account = "123456789012"
+
+// ECRPassword is the password in the mock ECR authorization token (its user is AWS).
+const ECRPassword = SecretMarker + "ecr-password"
 
 // SecretMarker prefixes every value the mocks generate for random resources,
 // so a test can search the plan for a generated secret that leaked in clear.
@@ -64,7 +68,12 @@ func withOutputs(typ, name, id, region string, inputs resource.PropertyMap) reso
 	case "aws:secretsmanager/secret:Secret":
 		set("name", name)
 	case "aws:ecr/repository:Repository":
-		set("repositoryUrl", fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", account, region, name))
+		repo := name
+		if v, ok := inputs["name"]; ok && v.IsString() {
+			repo = v.StringValue()
+		}
+		set("repositoryUrl", fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", account, region, repo))
+		set("registryId", account)
 	case "aws:sqs/queue:Queue":
 		set("url", fmt.Sprintf("https://sqs.%s.amazonaws.com/%s/%s", region, account, name))
 	}
@@ -90,6 +99,17 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		return resource.NewPropertyMapFromMap(map[string]any{"partition": "aws", "dnsSuffix": "amazonaws.com"}), nil
 	case "aws:index/getRegion:getRegion":
 		return resource.NewPropertyMapFromMap(map[string]any{"name": m.region}), nil
+	case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+		// The token is base64 of "AWS:<password>", as ECR gives it; both are secrets, as the provider marks them.
+		token := base64.StdEncoding.EncodeToString([]byte("AWS:" + ECRPassword))
+		return resource.PropertyMap{
+			"authorizationToken": resource.MakeSecret(resource.NewPropertyValue(token)),
+			"password":           resource.MakeSecret(resource.NewPropertyValue(ECRPassword)),
+			"userName":           resource.NewPropertyValue("AWS"),
+			"proxyEndpoint":      resource.NewPropertyValue(fmt.Sprintf("https://%s.dkr.ecr.%s.amazonaws.com", account, m.region)),
+			"expiresAt":          resource.NewPropertyValue("2026-12-31T23:59:59Z"),
+			"id":                 resource.NewPropertyValue(m.region),
+		}, nil
 	}
 	return nil, fmt.Errorf("offline plan: no mock answer for invoke %s; add one in internal/plan/outputs.go", args.Token)
 }
