@@ -130,8 +130,10 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	c.SkipRateLimit = p.boolean("SKIP_RATE_LIMIT")
 	c.MaxConcurrentRequests = p.nonNegativeInt("MAX_CONCURRENT_REQUESTS")
 	c.LogLevel = p.logLevel("LOG_LEVEL")
-	c.TrustedProxies = p.prefixes("TRUSTED_PROXIES")
-	c.TrustedCallers = p.prefixes("TRUSTED_CALLERS")
+	c.TrustedProxies = p.prefixes("TRUSTED_PROXIES",
+		"any client could forge X-Forwarded-For; list only the proxies in front of the gateway, e.g. the edge's pod CIDR 10.0.0.0/16")
+	c.TrustedCallers = p.prefixes("TRUSTED_CALLERS",
+		"any client could claim any tier, admin included; list only your backends' CIDRs, or have them sign with TRUSTED_CALLER_HMAC_SECRET")
 	if secret := value("TRUSTED_CALLER_HMAC_SECRET"); secret != "" {
 		if len(secret) < 32 {
 			p.fail("TRUSTED_CALLER_HMAC_SECRET", fmt.Errorf("must be at least 32 bytes, got %d; generate one with: openssl rand -hex 32", len(secret)))
@@ -233,10 +235,18 @@ func (p *parser) logLevel(name string) slog.Level {
 	return level
 }
 
-func (p *parser) prefixes(name string) identity.Prefixes {
+// prefixes reads a trust list. A /0 (of either family) trusts the whole
+// internet, which is never meant; risk says what it would allow.
+func (p *parser) prefixes(name, risk string) identity.Prefixes {
 	list, err := identity.ParsePrefixes(p.value(name))
 	if err != nil {
 		p.fail(name, err)
+	}
+	for _, prefix := range list {
+		if prefix.Bits() == 0 {
+			p.fail(name, fmt.Errorf("%q trusts every address, so %s", prefix, risk))
+			break
+		}
 	}
 	return list
 }
