@@ -42,6 +42,8 @@ type Stack struct {
 	Addons   Addons
 	NodePool NodePool
 
+	Monitoring Monitoring
+
 	// Secrets holds the optional third-party secrets set with
 	// `pulumi config set --secret`, keyed by the env var the image reads.
 	Secrets map[string]pulumi.StringOutput

@@ -341,6 +341,13 @@ var Fields = []Field{
 	stringField("gatewayProjectId", func(s *Stack) *string { return &s.Gateway.ProjectID }, matches(regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`), "a Stack Auth project id (internal, or the project's UUID from the dashboard)")),
 	optionalString("gatewayImageVersion", func(s *Stack) *string { return &s.Gateway.ImageVersion }, pinnedTag),
 	optionalString("gatewayRulesFile", func(s *Stack) *string { return &s.Gateway.RulesFile }, nil),
+
+	// Observability (components/monitoring, config/monitoring.go): Prometheus' retention and volume, tracing,
+	// and the README the alerts link to.
+	stringField("prometheusRetention", func(s *Stack) *string { return &s.Monitoring.Retention }, retention),
+	stringField("prometheusStorageSize", func(s *Stack) *string { return &s.Monitoring.StorageSize }, volumeSize),
+	boolField("enableTelemetry", func(s *Stack) *bool { return &s.Monitoring.Telemetry }),
+	stringField("runbookUrl", func(s *Stack) *string { return &s.Monitoring.RunbookURL }, runbookURL),
 }
 
 func init() {
