@@ -31,6 +31,9 @@ type Credentials struct {
 	// GatewayCallerSecret signs the tier headers of trusted callers (load
 	// tests, internal services) for the rate-limit gateway.
 	GatewayCallerSecret pulumi.StringOutput
+	// GrafanaAdminPassword is Grafana's admin login; External Secrets syncs it
+	// into the monitoring namespace only (components/monitoring).
+	GrafanaAdminPassword pulumi.StringOutput
 }
 
 // NewCredentials creates the random values.
@@ -70,6 +73,7 @@ func NewCredentials(ctx *pulumi.Context, name string, opts ...pulumi.ResourceOpt
 		{&c.CacheAuthToken, "cache-auth-token", "", 64},
 		{&c.CronSecret, "cron-secret", "", 48},
 		{&c.GatewayCallerSecret, "gateway-caller-secret", "", 48},
+		{&c.GrafanaAdminPassword, "grafana-admin-password", "", 32},
 	} {
 		if *p.dst, err = password(p.suffix, p.prefix, p.length); err != nil {
 			return nil, err
@@ -149,6 +153,7 @@ func (c *Credentials) Environment(e Endpoints, extra map[string]pulumi.StringOut
 		"CRON_SECRET":                      c.CronSecret,
 		"REDIS_URL":                        secret(redis),
 		"RATE_LIMIT_TRUSTED_CALLER_SECRET": c.GatewayCallerSecret,
+		"GRAFANA_ADMIN_PASSWORD":           c.GrafanaAdminPassword,
 	}
 	for k, v := range extra {
 		env[k] = secret(v)
