@@ -17,7 +17,8 @@ import (
 type Args struct {
 	VpcID     pulumi.StringInput
 	SubnetIDs pulumi.StringArrayInput
-	// ClientSecurityGroupID is the only source admitted on 5432.
+	// ClientSecurityGroupID is the only source admitted on 5432, directly or
+	// through the proxy when Proxy is set.
 	ClientSecurityGroupID pulumi.StringInput
 	// Password is the master password (a RandomPassword, secret).
 	Password pulumi.StringInput
