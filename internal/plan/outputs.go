@@ -37,6 +37,11 @@ func withOutputs(typ, name, id, region string, inputs resource.PropertyMap) reso
 	case "aws:iam/role:Role":
 		set("arn", fmt.Sprintf("arn:aws:iam::%s:role/%s", account, name))
 		set("name", name)
+	case "aws:iam/instanceProfile:InstanceProfile":
+		set("arn", fmt.Sprintf("arn:aws:iam::%s:instance-profile/%s", account, name))
+		set("name", name)
+	case "aws:cloudwatch/eventRule:EventRule":
+		set("name", name)
 	case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
 		set("arn", fmt.Sprintf("arn:aws:iam::%s:oidc-provider/oidc.eks.%s.amazonaws.com/id/MOCK", account, region))
 	case "aws:kms/key:Key":
