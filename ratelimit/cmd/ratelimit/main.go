@@ -176,6 +176,10 @@ func newServer(h http.Handler, errorLog *stdlog.Logger) *http.Server {
 	}
 }
 
+// degradedLogInterval is how often a recurring store problem is logged,
+// as the limiter does for degraded decisions.
+const degradedLogInterval = 10 * time.Second
+
 type namedStore struct {
 	limiter.Store
 	name  string
@@ -190,6 +194,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (named
 	var s namedStore
 	switch {
 	case cfg.Redis.URL != "":
+		redisstore.SetLogger(log, degradedLogInterval)
 		client, err := redisstore.NewClient(cfg.Redis)
 		if err != nil {
 			fallback.Close()

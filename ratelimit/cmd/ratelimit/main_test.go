@@ -8,25 +8,54 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/stackauth-platform/infra/ratelimit/internal/logtest"
 	"github.com/stackauth-platform/infra/ratelimit/internal/redistest"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// running is one run() in the background.
+type running struct {
+	public, admin string // http://host:port
+	logs          *logtest.Buffer
+	cancel        context.CancelFunc
+	done          chan int
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+// startRun starts run with env and waits until it listens.
+func startRun(t *testing.T, env map[string]string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r := &running{logs: &logtest.Buffer{}, cancel: cancel, done: make(chan int, 1)}
+	addrs := make(chan [2]net.Addr, 1)
+	go func() {
+		r.done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, r.logs, func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} })
+	}()
+	select {
+	case a := <-addrs:
+		r.public, r.admin = "http://"+a[0].String(), "http://"+a[1].String()
+	case code := <-r.done:
+		t.Fatalf("run exited with %d: %s", code, r.logs.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not start")
+	}
+	return r
 }
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// stop cancels the run as SIGTERM does and returns its exit code.
+func (r *running) stop(t *testing.T) int {
+	t.Helper()
+	r.cancel()
+	select {
+	case code := <-r.done:
+		return code
+	case <-time.After(25 * time.Second):
+		t.Fatal("run did not return after cancellation")
+		return -1
+	}
+}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -43,27 +72,11 @@ func TestRunServesAndDrains(t *testing.T) {
 	srv := redistest.New(t, redistest.Options{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "upstream") }))
 	defer up.Close()
-	env := map[string]string{
+	r := startRun(t, map[string]string{
 		"UPSTREAM_URL": up.URL, "REDIS_URL": srv.URL(),
 		"LISTEN_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0",
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logs syncBuffer
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, &logs, func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} })
-	}()
-	var public, admin string
-	select {
-	case a := <-addrs:
-		public, admin = "http://"+a[0].String(), "http://"+a[1].String()
-	case code := <-done:
-		t.Fatalf("run exited with %d: %s", code, logs.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not start")
-	}
+	})
+	public, admin := r.public, r.admin
 
 	if code, body := get(t, public+"/api/v1/users/me"); code != 200 || body != "upstream" {
 		t.Errorf("proxied request: %d %q", code, body)
@@ -84,15 +97,10 @@ func TestRunServesAndDrains(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit code %d after SIGTERM-equivalent", code)
-		}
-	case <-time.After(25 * time.Second):
-		t.Fatal("run did not return after cancellation")
+	if code := r.stop(t); code != 0 {
+		t.Errorf("exit code %d after SIGTERM-equivalent", code)
 	}
+	logs := r.logs
 	for _, want := range []string{`"msg":"ratelimit starting","version":"dev"`, `"msg":"store: redis"`, `"msg":"stopped"`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, logs.String())
@@ -123,4 +131,50 @@ func TestVersionFlag(t *testing.T) {
 	if code := run(context.Background(), []string{"-version"}, func(string) string { return "" }, &stdout, io.Discard, nil); code != 0 || stdout.String() != "dev\n" {
 		t.Errorf("-version: code %d output %q", code, stdout.String())
 	}
+}
+
+// Everything the service writes on stderr is JSON, also the lines of its
+// libraries: go-redis failing to dial a stopped Redis, and net/http's proxy
+// when the upstream dies in the middle of a response body.
+func TestRunLogsOnlyJSON(t *testing.T) {
+	srv := redistest.New(t, redistest.Options{})
+	srv.Stop()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		io.WriteString(w, "truncated")
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer up.Close()
+	r := startRun(t, map[string]string{
+		"UPSTREAM_URL": up.URL, "REDIS_URL": srv.URL(),
+		"LISTEN_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0",
+	})
+	if resp, err := http.Get(r.public + "/api/v1/users/me"); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	wants := []string{`"msg":"redis client"`, "failed to dial", "ReverseProxy read error during body copy"}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && !containsAll(r.logs.String(), wants) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.stop(t)
+	if !containsAll(r.logs.String(), wants) {
+		t.Errorf("log lacks one of %q:\n%s", wants, r.logs.String())
+	}
+	r.logs.Records(t) // fails on any line that is not JSON
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
 }
