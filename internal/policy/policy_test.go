@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -194,5 +195,35 @@ func TestKubeTypeReadsObjectTokensOnly(t *testing.T) {
 		if got != want {
 			t.Errorf("kubeType(%q) = %q, want %q", token, got, want)
 		}
+	}
+}
+
+// The README's rule table is the registry, line for line.
+func TestReadmeListsEveryRule(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	start := strings.Index(text, "\n## Posture policies\n")
+	if start < 0 {
+		t.Fatal("README has no ## Posture policies section")
+	}
+	section := text[start+1:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	var table []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "| `") {
+			table = append(table, line)
+		}
+	}
+	var want []string
+	for _, r := range Rules() {
+		want = append(want, "| `"+r.ID+"` | "+strings.ReplaceAll(r.Description, "|", `\|`)+" |")
+	}
+	if strings.Join(table, "\n") != strings.Join(want, "\n") {
+		t.Errorf("README rule table:\n%s\nwant (from Rules()):\n%s", strings.Join(table, "\n"), strings.Join(want, "\n"))
 	}
 }
