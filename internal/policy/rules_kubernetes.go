@@ -28,7 +28,7 @@ var kubernetesRules = []Rule{
 	{ID: "K8S-IMG-002", Description: "the rate-limit gateway's image is pinned by digest (@sha256:)", Check: gatewayImageByDigest},
 	{ID: "K8S-NET-001", Description: "the app namespace (stack output `namespace`) has a default-deny NetworkPolicy for ingress and egress", Check: appNamespaceDefaultDeny},
 	{ID: "K8S-PDB-001", Description: "workloads that run two or more replicas have a PodDisruptionBudget that still lets a node drain", Check: multiReplicaPDB},
-	{ID: "K8S-SVC-001", Description: "internet-facing LoadBalancer Services expose only ports 80 and 443", Check: publicServicesWebOnly},
+	{ID: "K8S-SVC-001", Description: "internet-facing load balancers (LoadBalancer Services, Envoy Gateway listeners) expose only ports 80 and 443", Check: publicServicesWebOnly},
 	{ID: "K8S-CRD-001", Description: "custom resources depend on the Helm release (or CRD) that installs their CRD", Check: customResourcesAfterCRDs},
 	{ID: "K8S-MON-001", Description: "ServiceMonitors, PodMonitors and PrometheusRules match the selector of a Prometheus in the stack", Check: monitorsSelected},
 	{ID: "K8S-HELM-001", Description: "Helm charts from a repository are pinned to an exact version", Check: chartsPinned},
@@ -404,28 +404,37 @@ func multiReplicaPDB(s *Stack) []Finding {
 	return out
 }
 
-// lbSchemeAnnotations mark a LoadBalancer Service internal.
+// internalAnnotations mark a LoadBalancer Service internal.
 var internalAnnotations = map[string]string{
 	"service.beta.kubernetes.io/aws-load-balancer-scheme":   "internal",
 	"service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+}
+
+// internetFacing reports whether a Service of this type, annotations and
+// source ranges is a load balancer anyone may reach. Without a scheme
+// annotation it counts as internet-facing: that is what the in-tree cloud
+// provider builds.
+func internetFacing(serviceType string, annotations map[string]string, sourceRanges []string) bool {
+	if serviceType != string(corev1.ServiceTypeLoadBalancer) {
+		return false
+	}
+	for k, v := range internalAnnotations {
+		if annotations[k] == v {
+			return false
+		}
+	}
+	open := len(sourceRanges) == 0
+	for _, r := range sourceRanges {
+		open = open || internet[r]
+	}
+	return open
 }
 
 func publicServicesWebOnly(s *Stack) []Finding {
 	var out []Finding
 	for _, o := range s.Objects("Service") {
 		var svc corev1.Service
-		if decode(o.Body, &svc) != nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-			continue
-		}
-		internal := false
-		for k, v := range internalAnnotations {
-			internal = internal || svc.Annotations[k] == v
-		}
-		restricted := len(svc.Spec.LoadBalancerSourceRanges) > 0
-		for _, r := range svc.Spec.LoadBalancerSourceRanges {
-			restricted = restricted && !internet[r]
-		}
-		if internal || restricted {
+		if decode(o.Body, &svc) != nil || !internetFacing(string(svc.Spec.Type), svc.Annotations, svc.Spec.LoadBalancerSourceRanges) {
 			continue
 		}
 		for _, p := range svc.Spec.Ports {
@@ -434,7 +443,56 @@ func publicServicesWebOnly(s *Stack) []Finding {
 			}
 		}
 	}
+	for _, gw := range s.Objects("Gateway") {
+		if gw.Group() != "gateway.networking.k8s.io" {
+			continue
+		}
+		// Envoy Gateway makes one Service per Gateway, shaped by the EnvoyProxy the Gateway or its class names;
+		// without one it is a plain LoadBalancer.
+		service := get(s.envoyProxyFor(gw), "spec", "provider", "kubernetes", "envoyService")
+		serviceType := str(get(service, "type"))
+		if serviceType == "" {
+			serviceType = string(corev1.ServiceTypeLoadBalancer)
+		}
+		if !internetFacing(serviceType, stringMap(get(service, "annotations")), stringList(get(service, "loadBalancerSourceRanges"))) {
+			continue
+		}
+		for _, l := range list(get(gw.Body, "spec", "listeners")) {
+			if port, _ := number(get(l, "port")); port != 80 && port != 443 {
+				out = append(out, gw.finding("listener %s on port %v is served by an internet-facing load balancer; listen publicly on 80 and 443 only, or make the EnvoyProxy's service internal", str(get(l, "name")), port))
+			}
+		}
+	}
 	return out
+}
+
+// envoyProxyFor returns the body of the EnvoyProxy a Gateway is configured
+// by: its own infrastructure.parametersRef, else its GatewayClass's.
+func (s *Stack) envoyProxyFor(gw *Object) any {
+	find := func(ref any, defaultNamespace string) any {
+		if str(get(ref, "kind")) != "EnvoyProxy" {
+			return nil
+		}
+		ns := str(get(ref, "namespace"))
+		if ns == "" {
+			ns = defaultNamespace
+		}
+		for _, p := range s.Objects("EnvoyProxy") {
+			if p.Name == str(get(ref, "name")) && namespaceOf(p) == ns {
+				return p.Body
+			}
+		}
+		return nil
+	}
+	if p := find(get(gw.Body, "spec", "infrastructure", "parametersRef"), namespaceOf(gw)); p != nil {
+		return p
+	}
+	for _, c := range s.Objects("GatewayClass") {
+		if c.Name == str(get(gw.Body, "spec", "gatewayClassName")) {
+			return find(get(c.Body, "spec", "parametersRef"), "")
+		}
+	}
+	return nil
 }
 
 // builtinGroups are the API groups a cluster serves without CRDs.

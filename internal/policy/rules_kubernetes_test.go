@@ -49,6 +49,15 @@ func serviceMonitor(labels string, opts ...option) func(b *builder) {
 	}
 }
 
+// envoyProxy adds an EnvoyProxy in namespace edge whose Service has the given load balancer scheme.
+func envoyProxy(b *builder, name, scheme string) {
+	b.add("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy", name, `{"metadata":{"name":"`+name+`","namespace":"edge"},"spec":{"provider":{"type":"Kubernetes","kubernetes":{"envoyService":{"type":"LoadBalancer","annotations":{"service.beta.kubernetes.io/aws-load-balancer-scheme":"`+scheme+`"}}}}}}`)
+}
+
+func gateway(b *builder, name, class, listeners, extraSpec string) {
+	b.add("kubernetes:gateway.networking.k8s.io/v1:Gateway", name, `{"metadata":{"name":"`+name+`","namespace":"edge"},"spec":{"gatewayClassName":"`+class+`","listeners":[`+listeners+`]`+extraSpec+`}}`)
+}
+
 var _ = register(
 	// K8S-OBJ-001
 	ruleCase{"K8S-OBJ-001", "readable objects and a local chart", func(b *builder) {
@@ -190,6 +199,21 @@ var _ = register(
 		b.add("kubernetes:core/v1:Service", "vpn", `{"metadata":{"name":"vpn"},"spec":{"type":"LoadBalancer","loadBalancerSourceRanges":["203.0.113.0/24"],"ports":[{"port":8443}]}}`)
 		b.add("kubernetes:core/v1:Service", "cluster", `{"metadata":{"name":"cluster"},"spec":{"ports":[{"port":5432}]}}`)
 	}, false},
+	ruleCase{"K8S-SVC-001", "Gateway on web ports behind a public NLB, admin listener behind an internal one", func(b *builder) {
+		envoyProxy(b, "public", "internet-facing")
+		envoyProxy(b, "internal", "internal")
+		b.add("kubernetes:gateway.networking.k8s.io/v1:GatewayClass", "public", `{"metadata":{"name":"public"},"spec":{"parametersRef":{"group":"gateway.envoyproxy.io","kind":"EnvoyProxy","name":"public","namespace":"edge"}}}`)
+		gateway(b, "edge", "public", `{"name":"https","port":443},{"name":"http","port":80}`, "")
+		gateway(b, "admin", "public", `{"name":"admin","port":9901}`, `,"infrastructure":{"parametersRef":{"group":"gateway.envoyproxy.io","kind":"EnvoyProxy","name":"internal"}}`)
+	}, false},
+	ruleCase{"K8S-SVC-001", "Gateway admin listener behind the public NLB", func(b *builder) {
+		envoyProxy(b, "public", "internet-facing")
+		b.add("kubernetes:gateway.networking.k8s.io/v1:GatewayClass", "public", `{"metadata":{"name":"public"},"spec":{"parametersRef":{"group":"gateway.envoyproxy.io","kind":"EnvoyProxy","name":"public","namespace":"edge"}}}`)
+		gateway(b, "edge", "public", `{"name":"https","port":443},{"name":"admin","port":9901}`, "")
+	}, true},
+	ruleCase{"K8S-SVC-001", "Gateway without an EnvoyProxy gets a plain load balancer", func(b *builder) {
+		gateway(b, "edge", "bare", `{"name":"ssh","port":22}`, "")
+	}, true},
 	ruleCase{"K8S-SVC-001", "public admin port", func(b *builder) {
 		b.add("kubernetes:core/v1:Service", "edge", `{"metadata":{"name":"edge"},"spec":{"type":"LoadBalancer","ports":[{"name":"admin","port":9090}]}}`)
 	}, true},
