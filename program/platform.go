@@ -3,6 +3,10 @@ package program
 import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/stackauth-platform/infra/components/certmanager"
+	"github.com/stackauth-platform/infra/components/edge"
+	"github.com/stackauth-platform/infra/components/namespace"
+	"github.com/stackauth-platform/infra/components/stackauth"
 	"github.com/stackauth-platform/infra/config"
 )
 
@@ -12,6 +16,25 @@ import (
 type Platform struct {
 	// Kubernetes deploys into the stack's cluster.
 	Kubernetes pulumi.ProviderResource
+	// Namespace is the stack's app namespace (stack-auth-<stack>, Pod Security restricted).
+	Namespace *namespace.Namespace
+	// Edge is Envoy Gateway: its Release installs the Gateway API CRDs; ProxyNamespace is where the edge proxies
+	// run, the source NetworkPolicies behind the edge admit.
+	Edge *edge.Controller
+	// EdgeNamespace is Edge.ProxyNamespace: where the edge proxies run.
+	EdgeNamespace string
+	// Certificates is cert-manager; IssuerName is the ClusterIssuer of the stack's certificates.
+	Certificates *certmanager.CertManager
+	// SecretStore names the SecretStore in the app namespace that reads the stack's Secrets Manager secret.
+	SecretStore string
+	// AppSecretName is the Secret holding the secret env (stack-backend-secrets); AppSecret is the resource that
+	// makes it (the ExternalSecret): workloads reading the Secret depend on it.
+	AppSecretName string
+	AppSecret     pulumi.Resource
+	// StackAuth is the stack-backend release (Service name and ports for the routes and the gateway's upstream).
+	StackAuth *stackauth.Release
+	// Gateway is the stack's Gateway with its HTTPRoutes.
+	Gateway *edge.Gateway
 	// ExternalSecrets is the External Secrets Operator release; every
 	// SecretStore and ExternalSecret depends on it because it installs their CRDs.
 	ExternalSecrets pulumi.Resource
@@ -31,5 +54,23 @@ type Platform struct {
 // Each concern lives in its own component; this function only wires them.
 func inCluster(ctx *pulumi.Context, cfg *config.Stack, f *Foundation) (*Platform, error) {
 	p := &Platform{Kubernetes: f.Cluster.Provider}
+	if err := appNamespace(ctx, cfg, p); err != nil {
+		return nil, err
+	}
+	if err := edgeController(ctx, cfg, p); err != nil {
+		return nil, err
+	}
+	if err := certificates(ctx, cfg, p); err != nil {
+		return nil, err
+	}
+	if err := secretsSync(ctx, cfg, f, p); err != nil {
+		return nil, err
+	}
+	if err := stackAuth(ctx, cfg, p); err != nil {
+		return nil, err
+	}
+	if err := edgeGateway(ctx, cfg, p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }

@@ -9,11 +9,13 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/objectmeta"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
@@ -28,10 +30,11 @@ import (
 
 // ValidateAgainstCRD checks obj (a whole custom resource: apiVersion, kind, metadata, spec, ...) the way the API
 // server checks a create request with strict field validation: against the structural schema of the version it
-// names in the CustomResourceDefinition found in crdFile (a YAML file holding one or more CRDs). It fails on an
-// unknown field anywhere (the server would prune it, or refuse it under strict validation), on a wrong type, on a
-// broken enum/pattern/required rule, on a failing x-kubernetes-validations (CEL) rule, on a version the CRD does not
-// serve, and on a namespace that does not fit the CRD's scope.
+// names in the CustomResourceDefinition found in crdFile (a YAML file holding one or more CRDs), after applying the
+// schema's defaults as the server does. It fails on an unknown field anywhere (the server would prune it, or refuse
+// it under strict validation), on a wrong type, on a broken enum/pattern/required rule, on a failing
+// x-kubernetes-validations (CEL) rule, on a version the CRD does not serve, and on a namespace that does not fit
+// the CRD's scope.
 func ValidateAgainstCRD(crdFile string, obj map[string]any) error {
 	crds, err := readCRDs(crdFile)
 	if err != nil {
@@ -58,15 +61,11 @@ func validateWith(source string, crds []apiextensionsv1.CustomResourceDefinition
 	if !version.Served {
 		return fmt.Errorf("%s: CRD %s does not serve version %q any more: use one of %s", source, crd.Name, gv.Version, strings.Join(served, ", "))
 	}
-
-	var internal apiextensions.JSONSchemaProps
-	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(version.Schema.OpenAPIV3Schema, &internal, nil); err != nil {
-		return fmt.Errorf("%s: converting the schema of %s %s: %w", source, crd.Name, gv.Version, err)
-	}
-	structural, err := structuralschema.NewStructural(&internal)
+	c, err := compiledSchema(source, crd, version)
 	if err != nil {
-		return fmt.Errorf("%s: CRD %s %s has no structural schema: %w", source, crd.Name, gv.Version, err)
+		return err
 	}
+	structural := c.structural
 
 	// The API server works on JSON-decoded objects, where whole numbers are int64; a round trip gives obj that
 	// shape and keeps the caller's map untouched by pruning.
@@ -91,15 +90,15 @@ func validateWith(source string, crds []apiextensionsv1.CustomResourceDefinition
 	for _, path := range unknown {
 		problems = append(problems, fmt.Sprintf("%s: unknown field (the schema of %s %s has no such field)", path, crd.Name, gv.Version))
 	}
-	validator, _, err := apiservervalidation.NewSchemaValidator(&internal)
-	if err != nil {
-		return fmt.Errorf("%s: schema validator for %s %s: %w", source, crd.Name, gv.Version, err)
-	}
-	add(apiservervalidation.ValidateCustomResource(nil, cr, validator))
+	// As the server does before validating: fill in the schema's defaults (rules such as Gateway API's CEL checks
+	// count on them) and drop nulls that have none.
+	defaulting.Default(cr, structural)
+	defaulting.PruneNonNullableNullsWithoutDefaults(cr, structural)
+	add(apiservervalidation.ValidateCustomResource(nil, cr, c.validator))
 	add(objectmeta.Validate(context.Background(), nil, cr, structural, true))
 	add(listtype.ValidateListSetsAndMaps(nil, structural, cr))
-	if rules := cel.NewValidator(structural, true, celconfig.PerCallLimit); rules != nil {
-		errs, _ := rules.Validate(context.Background(), nil, structural, cr, nil, celconfig.RuntimeCELCostBudget)
+	if c.rules != nil {
+		errs, _ := c.rules.Validate(context.Background(), nil, structural, cr, nil, celconfig.RuntimeCELCostBudget)
 		add(errs)
 	}
 	if len(problems) > 0 {
@@ -108,8 +107,59 @@ func validateWith(source string, crds []apiextensionsv1.CustomResourceDefinition
 	return nil
 }
 
-// readCRDs reads every CustomResourceDefinition of a YAML file (other documents are skipped).
+// schemaOf is one version's schema, compiled the way the API server holds it. Compiling (CEL rules above all) costs
+// far more than checking, so each is compiled once per process.
+type schemaOf struct {
+	structural *structuralschema.Structural
+	validator  apiservervalidation.SchemaValidator
+	rules      *cel.Validator
+}
+
+var (
+	cacheMu  sync.Mutex
+	crdFiles = map[string][]apiextensionsv1.CustomResourceDefinition{}
+	schemas  = map[string]*schemaOf{}
+)
+
+func compiledSchema(source string, crd *apiextensionsv1.CustomResourceDefinition, version *apiextensionsv1.CustomResourceDefinitionVersion) (*schemaOf, error) {
+	key := source + "|" + crd.Name + "|" + version.Name
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if c, ok := schemas[key]; ok {
+		return c, nil
+	}
+	var internal apiextensions.JSONSchemaProps
+	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(version.Schema.OpenAPIV3Schema, &internal, nil); err != nil {
+		return nil, fmt.Errorf("%s: converting the schema of %s %s: %w", source, crd.Name, version.Name, err)
+	}
+	structural, err := structuralschema.NewStructural(&internal)
+	if err != nil {
+		return nil, fmt.Errorf("%s: CRD %s %s has no structural schema: %w", source, crd.Name, version.Name, err)
+	}
+	validator, _, err := apiservervalidation.NewSchemaValidator(&internal)
+	if err != nil {
+		return nil, fmt.Errorf("%s: schema validator for %s %s: %w", source, crd.Name, version.Name, err)
+	}
+	c := &schemaOf{structural: structural, validator: validator, rules: cel.NewValidator(structural, true, celconfig.PerCallLimit)}
+	schemas[key] = c
+	return c, nil
+}
+
+// readCRDs reads every CustomResourceDefinition of a YAML file (other documents are skipped), once per process.
 func readCRDs(path string) ([]apiextensionsv1.CustomResourceDefinition, error) {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if crds, ok := crdFiles[path]; ok {
+		return crds, nil
+	}
+	crds, err := parseCRDs(path)
+	if err == nil {
+		crdFiles[path] = crds
+	}
+	return crds, err
+}
+
+func parseCRDs(path string) ([]apiextensionsv1.CustomResourceDefinition, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading CRDs: %w", err)

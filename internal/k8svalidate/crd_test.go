@@ -139,3 +139,52 @@ func TestValidateAgainstCRDRunsCELRulesAndChecksScope(t *testing.T) {
 }
 
 func spec(o map[string]any) map[string]any { return o["spec"].(map[string]any) }
+
+// defaultedCRD's rule reads a field that only the schema's default provides, as Gateway API's HTTPRoute rules do.
+const defaultedCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: routes.example.com
+spec:
+  group: example.com
+  names: {kind: Route, listKind: RouteList, plural: routes, singular: route}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          apiVersion: {type: string}
+          kind: {type: string}
+          metadata: {type: object}
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - rule: size(self.paths) > 0
+              message: at least one path
+            properties:
+              paths:
+                type: array
+                default: ["/"]
+                items: {type: string}
+`
+
+func TestValidateAgainstCRDAppliesDefaultsBeforeRules(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "crd.yaml")
+	if err := os.WriteFile(path, []byte(defaultedCRD), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	route := func(spec map[string]any) map[string]any {
+		return map[string]any{"apiVersion": "example.com/v1", "kind": "Route",
+			"metadata": map[string]any{"name": "r", "namespace": "n"}, "spec": spec}
+	}
+	if err := ValidateAgainstCRD(path, route(map[string]any{})); err != nil {
+		t.Fatalf("a route relying on the default: %v", err)
+	}
+	if err := ValidateAgainstCRD(path, route(map[string]any{"paths": []any{}})); err == nil || !strings.Contains(err.Error(), "at least one path") {
+		t.Fatalf("an explicit empty list: got %v", err)
+	}
+}

@@ -108,6 +108,14 @@ func Run(opts Options, program func(ctx *pulumi.Context) (map[string]pulumi.Outp
 		return nil, err
 	}
 
+	// The CLI runs a program in its project directory, so relative paths in it (charts/stack-backend) resolve
+	// there; the plan does the same, one run at a time since the working directory is the process's.
+	leave, err := enterProjectDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+
 	m := &mocks{preview: opts.Preview, reveal: opts.RevealSecrets, region: cfg[config.FullKey("region")]}
 	outputs := map[string]any{}
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
@@ -164,6 +172,25 @@ func withoutSecrets(cfg map[string]string, secretKeys []string) map[string]strin
 		}
 	}
 	return out
+}
+
+var projectDirMu sync.Mutex
+
+// enterProjectDir makes dir the working directory until the returned function restores the previous one.
+func enterProjectDir(dir string) (func(), error) {
+	projectDirMu.Lock()
+	previous, err := os.Getwd()
+	if err == nil {
+		err = os.Chdir(dir)
+	}
+	if err != nil {
+		projectDirMu.Unlock()
+		return nil, fmt.Errorf("entering the project directory %s: %w", dir, err)
+	}
+	return func() {
+		_ = os.Chdir(previous)
+		projectDirMu.Unlock()
+	}, nil
 }
 
 // unwrap drops the engine's wrapping so a validation message reads cleanly.
