@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -67,15 +68,8 @@ func (o *Object) Group() string {
 func (s *Stack) Objects(kinds ...string) []*Object {
 	var out []*Object
 	for _, o := range s.objects {
-		if len(kinds) == 0 {
+		if len(kinds) == 0 || slices.Contains(kinds, o.Kind) {
 			out = append(out, o)
-			continue
-		}
-		for _, k := range kinds {
-			if o.Kind == k {
-				out = append(out, o)
-				break
-			}
 		}
 	}
 	return out

@@ -20,6 +20,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -100,8 +101,7 @@ type Stack struct {
 	Plan *plan.Plan
 	Dir  string
 
-	byURN    map[string]*plan.Resource
-	children map[string][]*plan.Resource
+	byURN map[string]*plan.Resource
 	// objects are the Kubernetes objects: registered directly and rendered
 	// from local charts.
 	objects []*Object
@@ -114,11 +114,9 @@ func NewStack(p *plan.Plan, opts Options) *Stack {
 	if opts.Dir == "" {
 		opts.Dir = "."
 	}
-	s := &Stack{Plan: p, Dir: opts.Dir, byURN: map[string]*plan.Resource{}, children: map[string][]*plan.Resource{}}
+	s := &Stack{Plan: p, Dir: opts.Dir, byURN: map[string]*plan.Resource{}}
 	for i := range p.Resources {
-		r := &p.Resources[i]
-		s.byURN[r.URN] = r
-		s.children[r.Parent] = append(s.children[r.Parent], r)
+		s.byURN[p.Resources[i].URN] = &p.Resources[i]
 	}
 	s.collectObjects()
 	return s
@@ -133,12 +131,8 @@ func (s *Stack) Production() bool {
 func (s *Stack) Of(types ...string) []*plan.Resource {
 	var out []*plan.Resource
 	for i := range s.Plan.Resources {
-		r := &s.Plan.Resources[i]
-		for _, t := range types {
-			if r.Type == t {
-				out = append(out, r)
-				break
-			}
+		if r := &s.Plan.Resources[i]; slices.Contains(types, r.Type) {
+			out = append(out, r)
 		}
 	}
 	return out
@@ -156,35 +150,10 @@ func (s *Stack) Resource(urn string) (*plan.Resource, bool) {
 func (s *Stack) From(r *plan.Resource, input string, types ...string) []*plan.Resource {
 	var out []*plan.Resource
 	for _, urn := range r.PropertyDependencies[input] {
-		dep, ok := s.byURN[urn]
-		if !ok {
-			continue
-		}
-		if len(types) == 0 {
+		if dep, ok := s.byURN[urn]; ok && (len(types) == 0 || slices.Contains(types, dep.Type)) {
 			out = append(out, dep)
-			continue
-		}
-		for _, t := range types {
-			if dep.Type == t {
-				out = append(out, dep)
-				break
-			}
 		}
 	}
-	return out
-}
-
-// Descendants returns every resource below r in the parent tree.
-func (s *Stack) Descendants(r *plan.Resource) []*plan.Resource {
-	var out []*plan.Resource
-	var walk func(urn string)
-	walk = func(urn string) {
-		for _, c := range s.children[urn] {
-			out = append(out, c)
-			walk(c.URN)
-		}
-	}
-	walk(r.URN)
 	return out
 }
 

@@ -46,13 +46,13 @@ var awsDataRules = []Rule{
 	{ID: "AWS-RDS-001", Description: "RDS storage is encrypted with a customer-managed KMS key", Check: rdsEncrypted},
 	{ID: "AWS-RDS-002", Description: "RDS instances are not publicly accessible", Check: rdsNotPublic},
 	{ID: "AWS-RDS-003", Description: "RDS refuses clients without TLS (rds.force_ssl / require_secure_transport in its parameter group)", Check: rdsForcesTLS},
-	{ID: "AWS-RDS-004", Description: "production RDS has deletion protection and keeps a final snapshot", Check: rdsDeletionProtection},
-	{ID: "AWS-RDS-005", Description: "production RDS is Multi-AZ", Check: rdsMultiAZ},
-	{ID: "AWS-RDS-006", Description: "production RDS keeps automated backups for at least 7 days", Check: rdsBackups},
+	{ID: "AWS-RDS-004", Description: "production RDS has deletion protection and keeps a final snapshot", Check: productionOnly(rdsDeletionProtection)},
+	{ID: "AWS-RDS-005", Description: "production RDS is Multi-AZ", Check: productionOnly(rdsMultiAZ)},
+	{ID: "AWS-RDS-006", Description: "production RDS keeps automated backups for at least 7 days", Check: productionOnly(rdsBackups)},
 	{ID: "AWS-EC-001", Description: "ElastiCache is encrypted at rest with a customer-managed KMS key", Check: cacheEncryptedAtRest},
 	{ID: "AWS-EC-002", Description: "ElastiCache requires TLS in transit", Check: cacheEncryptedInTransit},
 	{ID: "AWS-EC-003", Description: "ElastiCache requires authentication (AUTH token or RBAC user group)", Check: cacheAuthenticated},
-	{ID: "AWS-EC-004", Description: "production ElastiCache is Multi-AZ with automatic failover", Check: cacheMultiAZ},
+	{ID: "AWS-EC-004", Description: "production ElastiCache is Multi-AZ with automatic failover", Check: productionOnly(cacheMultiAZ)},
 	{ID: "AWS-EBS-001", Description: "node volumes are encrypted (launch templates, node groups, instances, EBS volumes, Karpenter EC2NodeClasses)", Check: nodeVolumesEncrypted},
 	{ID: "AWS-EBS-002", Description: "StorageClasses of the EBS CSI driver create encrypted volumes", Check: storageClassesEncrypted},
 	{ID: "AWS-EC2-001", Description: "nodes require IMDSv2 (httpTokens required) in launch templates and Karpenter EC2NodeClasses", Check: nodesRequireIMDSv2},
@@ -63,7 +63,17 @@ var awsDataRules = []Rule{
 	{ID: "AWS-SM-001", Description: "Secrets Manager secrets are encrypted with a customer-managed KMS key", Check: secretsManagerKMS},
 	{ID: "AWS-KMS-001", Description: "symmetric KMS keys rotate yearly", Check: kmsRotation},
 	{ID: "AWS-LOG-001", Description: "CloudWatch log groups have a retention period", Check: logRetention},
-	{ID: "AWS-PROD-001", Description: "production data stores (RDS, DynamoDB, EFS, S3) carry Pulumi protect", Check: productionProtected},
+	{ID: "AWS-PROD-001", Description: "production data stores (RDS, DynamoDB, EFS, S3) carry Pulumi protect", Check: productionOnly(productionProtected)},
+}
+
+// productionOnly runs a check in production stacks only.
+func productionOnly(check func(*Stack) []Finding) func(*Stack) []Finding {
+	return func(s *Stack) []Finding {
+		if !s.Production() {
+			return nil
+		}
+		return check(s)
+	}
 }
 
 // standaloneRDS are RDS instances that are not members of an Aurora
@@ -174,9 +184,6 @@ func hasParameter(group *plan.Resource, name string, values []string) bool {
 }
 
 func rdsDeletionProtection(s *Stack) []Finding {
-	if !s.Production() {
-		return nil
-	}
 	var out []Finding
 	for _, r := range append(s.standaloneRDS(), s.Of(rdsCluster)...) {
 		if !truthy(r.Inputs["deletionProtection"]) {
@@ -190,9 +197,6 @@ func rdsDeletionProtection(s *Stack) []Finding {
 }
 
 func rdsMultiAZ(s *Stack) []Finding {
-	if !s.Production() {
-		return nil
-	}
 	var out []Finding
 	for _, r := range s.standaloneRDS() {
 		if !truthy(r.Inputs["multiAz"]) {
@@ -216,9 +220,6 @@ func rdsMultiAZ(s *Stack) []Finding {
 }
 
 func rdsBackups(s *Stack) []Finding {
-	if !s.Production() {
-		return nil
-	}
 	var out []Finding
 	for _, r := range append(s.standaloneRDS(), s.Of(rdsCluster)...) {
 		v := r.Inputs["backupRetentionPeriod"]
@@ -290,9 +291,6 @@ func cacheAuthenticated(s *Stack) []Finding {
 }
 
 func cacheMultiAZ(s *Stack) []Finding {
-	if !s.Production() {
-		return nil
-	}
 	var out []Finding
 	for _, r := range s.Of(cacheGroup) {
 		nodes, _ := number(r.Inputs["numCacheClusters"])
@@ -564,9 +562,6 @@ func logRetention(s *Stack) []Finding {
 var durableStores = []string{rdsInstance, rdsCluster, dynamoTable, efsFileSystem, s3Bucket, s3BucketV2}
 
 func productionProtected(s *Stack) []Finding {
-	if !s.Production() {
-		return nil
-	}
 	var out []Finding
 	for _, r := range s.Of(durableStores...) {
 		if !r.Protect {

@@ -2,8 +2,9 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/stackauth-platform/infra/internal/plan"
@@ -79,7 +80,7 @@ func credentialsStaySecret(s *Stack) []Finding {
 		if !r.Custom {
 			continue
 		}
-		for _, in := range sortedKeys(r.Inputs) {
+		for _, in := range slices.Sorted(maps.Keys(r.Inputs)) {
 			v := r.Inputs[in]
 			if v == plan.Secret {
 				continue
@@ -94,7 +95,7 @@ func credentialsStaySecret(s *Stack) []Finding {
 		}
 		if r.Type == "kubernetes:core/v1:Secret" {
 			for _, in := range []string{"data", "stringData"} {
-				for _, k := range sortedKeys(asMap(r.Inputs[in])) {
+				for _, k := range slices.Sorted(maps.Keys(asMap(r.Inputs[in]))) {
 					if asMap(r.Inputs[in])[k] != plan.Secret {
 						out = append(out, at(r, "%s.%s is not a secret; pass the Secret's values as Pulumi secrets (better: let External Secrets create it)", in, k))
 					}
@@ -108,15 +109,6 @@ func credentialsStaySecret(s *Stack) []Finding {
 func asMap(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // secretWord matches names of keys and outputs that would hold a credential.
@@ -158,7 +150,7 @@ func walkValues(v any, path string, fn func(path, key string, value any)) {
 	key := path[strings.LastIndex(path, ".")+1:]
 	switch x := v.(type) {
 	case map[string]any:
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			walkValues(x[k], path+"."+k, fn)
 		}
 	case []any:
@@ -172,7 +164,7 @@ func walkValues(v any, path string, fn func(path, key string, value any)) {
 
 func outputsSecret(s *Stack) []Finding {
 	var out []Finding
-	for _, k := range sortedKeys(s.Plan.Outputs) {
+	for _, k := range slices.Sorted(maps.Keys(s.Plan.Outputs)) {
 		v := s.Plan.Outputs[k]
 		if looksSecret(k) && v != plan.Secret && v != nil && v != "" {
 			out = append(out, Finding{Resource: "stack output " + k, Message: "looks like a credential but is exported in clear; export it with pulumi.ToSecret"})
@@ -185,13 +177,13 @@ func noGeneratedSecretInClear(s *Stack) []Finding {
 	var out []Finding
 	for i := range s.Plan.Resources {
 		r := &s.Plan.Resources[i]
-		for _, in := range sortedKeys(r.Inputs) {
+		for _, in := range slices.Sorted(maps.Keys(r.Inputs)) {
 			if containsString(r.Inputs[in], plan.SecretMarker) {
 				out = append(out, at(r, "%s holds a generated secret in clear (its secret flag was lost on the way, e.g. by reading an output's value); keep it an Output and pass it as one", in))
 			}
 		}
 	}
-	for _, k := range sortedKeys(s.Plan.Outputs) {
+	for _, k := range slices.Sorted(maps.Keys(s.Plan.Outputs)) {
 		if containsString(s.Plan.Outputs[k], plan.SecretMarker) {
 			out = append(out, Finding{Resource: "stack output " + k, Message: "holds a generated secret in clear; export it with pulumi.ToSecret, or not at all"})
 		}
