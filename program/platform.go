@@ -48,6 +48,8 @@ type Platform struct {
 	// OTLPEndpoint is the OpenTelemetry Collector's OTLP/HTTP endpoint for
 	// OTEL_EXPORTER_OTLP_ENDPOINT; empty when enableTelemetry is off.
 	OTLPEndpoint string
+	// MonitoringNamespace is where Prometheus runs: workloads admit scrapes of their metrics port from there.
+	MonitoringNamespace string
 }
 
 // inCluster deploys everything that runs on the cluster, in dependency order.
@@ -64,6 +66,9 @@ func inCluster(ctx *pulumi.Context, cfg *config.Stack, f *Foundation) (*Platform
 		return nil, err
 	}
 	if err := secretsSync(ctx, cfg, f, p); err != nil {
+		return nil, err
+	}
+	if err := observability(ctx, cfg, f, p); err != nil {
 		return nil, err
 	}
 	if err := stackAuth(ctx, cfg, p); err != nil {

@@ -100,11 +100,8 @@ func StackValues(a Args) map[string]any {
 		// namespace; it runs in kube-system beside the other node agents.
 		"prometheus-node-exporter": map[string]any{"namespaceOverride": "kube-system"},
 		"grafana": map[string]any{
-			"admin": map[string]any{
-				"existingSecret": GrafanaAdminSecret,
-				"userKey":        "admin-user",
-				"passwordKey":    "admin-password",
-			},
+			// The synced Secret holds the chart's default keys, admin-user and admin-password.
+			"admin": map[string]any{"existingSecret": GrafanaAdminSecret},
 			"sidecar": map[string]any{"dashboards": map[string]any{
 				"enabled":         true,
 				"label":           DashboardLabel,

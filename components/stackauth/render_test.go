@@ -1,20 +1,13 @@
 package stackauth
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
-	"strings"
 	"testing"
 
 	"helm.sh/helm/v4/pkg/chart/common"
-	"helm.sh/helm/v4/pkg/chart/common/util"
-	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	"helm.sh/helm/v4/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -24,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
+
+	"github.com/stackauth-platform/infra/internal/chartrender"
 )
 
 // repoRoot is the directory holding go.mod, so tests name paths as the plan does from the repo root.
@@ -48,32 +43,13 @@ func repoRoot(t *testing.T) string {
 // testKubeVersion is the cluster version the chart is rendered and linted for (an EKS version in support).
 var testKubeVersion = common.KubeVersion{Version: "v1.33.0", Major: "1", Minor: "33"}
 
-// renderChart renders the chart with values the way the helm/v3 Release would: values travel as JSON (numbers
-// become float64), the release is installed under args' name and namespace.
+// renderChart renders the chart with values the way the helm/v3 Release would (internal/chartrender): values travel
+// as JSON (numbers become float64), the release is installed under args' name and namespace.
 func renderChart(t *testing.T, a Args, values map[string]any) (map[string]string, error) {
 	t.Helper()
 	a = a.withDefaults()
-	chrt, err := loader.Load(filepath.Join(repoRoot(t), DefaultChartDir))
-	if err != nil {
-		t.Fatalf("load chart: %v", err)
-	}
-	wire, err := json.Marshal(values)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var onWire map[string]any
-	if err := json.Unmarshal(wire, &onWire); err != nil {
-		t.Fatal(err)
-	}
-	caps := *common.DefaultCapabilities
-	caps.KubeVersion = testKubeVersion
-	top, err := util.ToRenderValues(chrt, onWire, common.ReleaseOptions{
-		Name: a.ReleaseName, Namespace: a.Namespace, IsInstall: true, Revision: 1,
-	}, &caps)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Render(chrt, top)
+	return chartrender.Render(filepath.Join(repoRoot(t), DefaultChartDir),
+		chartrender.Release{Name: a.ReleaseName, Namespace: a.Namespace, KubeVersion: testKubeVersion.Version}, values)
 }
 
 // manifest is one rendered object, decoded strictly into its k8s.io/api type.
@@ -82,8 +58,6 @@ type manifest struct {
 	kind   string
 	object any
 }
-
-var documentSeparator = regexp.MustCompile(`(?m)^---\s*$`)
 
 // decoders maps apiVersion/kind to the typed struct a rendered object must decode into. A kind the chart renders
 // that is missing here fails the test, so every object is checked.
@@ -119,30 +93,17 @@ func strictDecode(doc []byte) (string, any, error) {
 // decodeAll splits rendered templates into documents and decodes each strictly, failing the test on any error.
 func decodeAll(t *testing.T, rendered map[string]string) []manifest {
 	t.Helper()
-	var out []manifest
-	sources := make([]string, 0, len(rendered))
-	for source := range rendered {
-		sources = append(sources, source)
+	docs, err := chartrender.Documents(rendered)
+	if err != nil {
+		t.Fatal(err)
 	}
-	sort.Strings(sources)
-	for _, source := range sources {
-		if strings.HasPrefix(filepath.Base(source), "_") {
-			continue
+	var out []manifest
+	for _, d := range docs {
+		kind, obj, err := strictDecode(d.YAML)
+		if err != nil {
+			t.Fatalf("%s: strict decode: %v\n%s", d.Template, err, d.YAML)
 		}
-		for _, doc := range documentSeparator.Split(rendered[source], -1) {
-			var probe any
-			if err := yaml.Unmarshal([]byte(doc), &probe); err != nil {
-				t.Fatalf("%s: not YAML: %v\n%s", source, err, doc)
-			}
-			if probe == nil {
-				continue // only comments or whitespace
-			}
-			kind, obj, err := strictDecode([]byte(doc))
-			if err != nil {
-				t.Fatalf("%s: strict decode: %v\n%s", source, err, doc)
-			}
-			out = append(out, manifest{source: source, kind: kind, object: obj})
-		}
+		out = append(out, manifest{source: d.Template, kind: kind, object: obj})
 	}
 	return out
 }
