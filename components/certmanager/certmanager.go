@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/stackauth-platform/infra/components/k8sbase"
 	"github.com/stackauth-platform/infra/components/namespace"
@@ -97,9 +95,7 @@ func (a Args) withDefaults() Args {
 func (a Args) validate() error {
 	var errs []error
 	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf("certmanager: "+format, v...)) }
-	if msgs := validation.IsDNS1123Label(a.Namespace); len(msgs) > 0 {
-		bad("args.Namespace %q is not a namespace name (%s)", a.Namespace, strings.Join(msgs, "; "))
-	}
+	errs = append(errs, k8sbase.NameErrors("certmanager", k8sbase.NameField{Field: "Namespace", Value: a.Namespace})...)
 	if (a.ACME == nil) == !a.SelfSigned {
 		bad("set exactly one of args.ACME (Let's Encrypt, for clusters the internet reaches) and args.SelfSigned (for local clusters)")
 	}
@@ -107,12 +103,10 @@ func (a Args) validate() error {
 		if addr, err := mail.ParseAddress(a.ACME.Email); err != nil || addr.Address != a.ACME.Email {
 			bad("args.ACME.Email %q is not an email address: give the team address Let's Encrypt sends expiry notices to", a.ACME.Email)
 		}
+		// The solver names the edge Gateway's plain-HTTP listener.
 		s := a.ACME.Solver
-		for _, f := range []struct{ field, value string }{{"Gateway", s.Gateway}, {"Namespace", s.Namespace}, {"SectionName", s.SectionName}} {
-			if msgs := validation.IsDNS1123Label(f.value); len(msgs) > 0 {
-				bad("args.ACME.Solver.%s %q is not a valid name (%s): name the edge Gateway's plain-HTTP listener", f.field, f.value, strings.Join(msgs, "; "))
-			}
-		}
+		errs = append(errs, k8sbase.NameErrors("certmanager", k8sbase.NameField{Field: "ACME.Solver.Gateway", Value: s.Gateway},
+			k8sbase.NameField{Field: "ACME.Solver.Namespace", Value: s.Namespace}, k8sbase.NameField{Field: "ACME.Solver.SectionName", Value: s.SectionName})...)
 	}
 	if a.GatewayAPIRelease == nil {
 		bad("args.GatewayAPIRelease is nil: pass the edge release that installs the Gateway API CRDs")

@@ -6,13 +6,11 @@ package edge
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/stackauth-platform/infra/components/k8sbase"
 	"github.com/stackauth-platform/infra/components/namespace"
@@ -117,11 +115,7 @@ func (a ControllerArgs) withDefaults() ControllerArgs {
 func (a ControllerArgs) validate() error {
 	var errs []error
 	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf("edge: "+format, v...)) }
-	for _, f := range []struct{ field, value string }{{"Namespace", a.Namespace}, {"ClassName", a.ClassName}} {
-		if msgs := validation.IsDNS1123Label(f.value); len(msgs) > 0 {
-			bad("args.%s %q is not a valid name (%s): use lower-case letters, digits and '-'", f.field, f.value, strings.Join(msgs, "; "))
-		}
-	}
+	errs = append(errs, k8sbase.NameErrors("edge", k8sbase.NameField{Field: "Namespace", Value: a.Namespace}, k8sbase.NameField{Field: "ClassName", Value: a.ClassName})...)
 	if a.Service.Type != "LoadBalancer" && a.Service.Type != "NodePort" {
 		bad("args.Service.Type %q: use LoadBalancer (a cloud load balancer) or NodePort", a.Service.Type)
 	}

@@ -74,11 +74,8 @@ func (a GatewayArgs) withDefaults() GatewayArgs {
 func (a GatewayArgs) validate() error {
 	var errs []error
 	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf("edge: "+format, v...)) }
-	for _, f := range []struct{ field, value string }{{"Name", a.Name}, {"Namespace", a.Namespace}, {"ClassName", a.ClassName}, {"ClusterIssuer", a.ClusterIssuer}} {
-		if msgs := validation.IsDNS1123Label(f.value); len(msgs) > 0 {
-			bad("args.%s %q is not a valid name (%s): use lower-case letters, digits and '-'", f.field, f.value, strings.Join(msgs, "; "))
-		}
-	}
+	errs = append(errs, k8sbase.NameErrors("edge", k8sbase.NameField{Field: "Name", Value: a.Name}, k8sbase.NameField{Field: "Namespace", Value: a.Namespace},
+		k8sbase.NameField{Field: "ClassName", Value: a.ClassName}, k8sbase.NameField{Field: "ClusterIssuer", Value: a.ClusterIssuer})...)
 	if len(a.Routes) == 0 {
 		bad("args.Routes is empty: give at least one public host and the Service it goes to")
 	}

@@ -108,11 +108,8 @@ func (a Args) withDefaults() Args {
 func (a Args) validate() error {
 	var errs []error
 	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf("externalsecrets: "+format, v...)) }
-	for _, f := range []struct{ field, value string }{{"Namespace", a.Namespace}, {"AppNamespace", a.AppNamespace}, {"ReaderServiceAccount", a.ReaderServiceAccount}} {
-		if msgs := validation.IsDNS1123Label(f.value); len(msgs) > 0 {
-			bad("args.%s %q is not a valid name (%s): use lower-case letters, digits and '-'", f.field, f.value, strings.Join(msgs, "; "))
-		}
-	}
+	errs = append(errs, k8sbase.NameErrors("externalsecrets", k8sbase.NameField{Field: "Namespace", Value: a.Namespace},
+		k8sbase.NameField{Field: "AppNamespace", Value: a.AppNamespace}, k8sbase.NameField{Field: "ReaderServiceAccount", Value: a.ReaderServiceAccount})...)
 	if a.Namespace == a.AppNamespace {
 		bad("args.Namespace and args.AppNamespace are both %q: run the operator in a namespace of its own", a.Namespace)
 	}

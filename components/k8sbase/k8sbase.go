@@ -13,6 +13,7 @@ import (
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Chart is an upstream chart pinned to one version.
@@ -130,4 +131,19 @@ func Replicas(ha bool) map[string]any {
 		"replicaCount":        2,
 		"podDisruptionBudget": map[string]any{"enabled": true, "minAvailable": 1},
 	}
+}
+
+// NameField is an args field whose value names a Kubernetes object, namespace or listener.
+type NameField struct{ Field, Value string }
+
+// NameErrors reports each field whose value is not a DNS-1123 label, naming the field and the fix.
+func NameErrors(component string, fields ...NameField) []error {
+	var errs []error
+	for _, f := range fields {
+		if msgs := validation.IsDNS1123Label(f.Value); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("%s: args.%s %q is not a valid name (%s): use at most 63 lower-case letters, digits and '-'",
+				component, f.Field, f.Value, strings.Join(msgs, "; ")))
+		}
+	}
+	return errs
 }

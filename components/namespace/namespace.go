@@ -9,7 +9,8 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/stackauth-platform/infra/components/k8sbase"
 )
 
 // Pod Security Standards levels (https://kubernetes.io/docs/concepts/security/pod-security-standards/).
@@ -66,8 +67,8 @@ func (a Args) withDefaults() Args {
 
 func (a Args) validate() error {
 	var problems []string
-	if msgs := validation.IsDNS1123Label(a.Name); len(msgs) > 0 {
-		problems = append(problems, fmt.Sprintf("args.Name %q is not a namespace name (%s): use lower-case letters, digits and '-'", a.Name, strings.Join(msgs, "; ")))
+	for _, err := range k8sbase.NameErrors("namespace", k8sbase.NameField{Field: "Name", Value: a.Name}) {
+		problems = append(problems, err.Error())
 	}
 	for _, f := range []struct{ field, level string }{{"Enforce", a.Enforce}, {"Warn", a.Warn}} {
 		if f.level != Restricted && f.level != Baseline {

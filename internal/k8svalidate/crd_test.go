@@ -82,17 +82,21 @@ func TestValidateAgainstCRDLeavesTheObjectAlone(t *testing.T) {
 	}
 }
 
-// celCRD has one x-kubernetes-validations rule, so the test shows CEL rules run as on the API server.
-const celCRD = `# a comment-only document first, as generated bundles have
+// writeCRD writes a one-version CRD of group example.com whose spec has the given schema (YAML indented for its
+// place), after a comment-only document as generated bundles have.
+func writeCRD(t *testing.T, kind, scope, specSchema string) string {
+	t.Helper()
+	plural := strings.ToLower(kind) + "s"
+	crd := `# generated
 ---
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: widgets.example.com
+  name: ` + plural + `.example.com
 spec:
   group: example.com
-  names: {kind: Widget, listKind: WidgetList, plural: widgets, singular: widget}
-  scope: Cluster
+  names: {kind: ` + kind + `, listKind: ` + kind + `List, plural: ` + plural + `, singular: ` + strings.ToLower(kind) + `}
+  scope: ` + scope + `
   versions:
   - name: v1
     served: true
@@ -105,20 +109,24 @@ spec:
           kind: {type: string}
           metadata: {type: object}
           spec:
-            type: object
+` + specSchema
+	path := filepath.Join(t.TempDir(), "crd.yaml")
+	if err := os.WriteFile(path, []byte(crd), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestValidateAgainstCRDRunsCELRulesAndChecksScope(t *testing.T) {
+	// One x-kubernetes-validations rule, so the test shows CEL rules run as on the API server.
+	path := writeCRD(t, "Widget", "Cluster", `            type: object
             x-kubernetes-validations:
             - rule: self.min <= self.max
               message: min must not exceed max
             properties:
               min: {type: integer}
               max: {type: integer}
-`
-
-func TestValidateAgainstCRDRunsCELRulesAndChecksScope(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "crd.yaml")
-	if err := os.WriteFile(path, []byte(celCRD), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	widget := func(min, max int, namespace string) map[string]any {
 		meta := map[string]any{"name": "w"}
 		if namespace != "" {
@@ -140,28 +148,9 @@ func TestValidateAgainstCRDRunsCELRulesAndChecksScope(t *testing.T) {
 
 func spec(o map[string]any) map[string]any { return o["spec"].(map[string]any) }
 
-// defaultedCRD's rule reads a field that only the schema's default provides, as Gateway API's HTTPRoute rules do.
-const defaultedCRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: routes.example.com
-spec:
-  group: example.com
-  names: {kind: Route, listKind: RouteList, plural: routes, singular: route}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          apiVersion: {type: string}
-          kind: {type: string}
-          metadata: {type: object}
-          spec:
-            type: object
+func TestValidateAgainstCRDAppliesDefaultsBeforeRules(t *testing.T) {
+	// The rule reads a field only the schema's default provides, as Gateway API's HTTPRoute rules do.
+	path := writeCRD(t, "Route", "Namespaced", `            type: object
             x-kubernetes-validations:
             - rule: size(self.paths) > 0
               message: at least one path
@@ -170,13 +159,7 @@ spec:
                 type: array
                 default: ["/"]
                 items: {type: string}
-`
-
-func TestValidateAgainstCRDAppliesDefaultsBeforeRules(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "crd.yaml")
-	if err := os.WriteFile(path, []byte(defaultedCRD), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	route := func(spec map[string]any) map[string]any {
 		return map[string]any{"apiVersion": "example.com/v1", "kind": "Route",
 			"metadata": map[string]any{"name": "r", "namespace": "n"}, "spec": spec}
