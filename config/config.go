@@ -43,6 +43,7 @@ type Stack struct {
 	NodePool NodePool
 
 	Monitoring Monitoring
+	Local      Local
 
 	// Secrets holds the optional third-party secrets set with
 	// `pulumi config set --secret`, keyed by the env var the image reads.

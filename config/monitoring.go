@@ -10,6 +10,8 @@ import (
 
 // Monitoring is the stack's observability (components/monitoring).
 type Monitoring struct {
+	// Enabled installs the monitoring stack; local stacks leave it off by default.
+	Enabled bool
 	// Retention is how long Prometheus keeps samples (a Prometheus duration such as 15d).
 	Retention string
 	// StorageSize is Prometheus' gp3 volume; the TSDB is capped at 85% of it.

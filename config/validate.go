@@ -87,6 +87,9 @@ func validate(s *Stack, r *reader) {
 		r.fail("cacheEngineVersion", "%s is not a version of %s; allowed: %s", s.Cache.EngineVersion, s.Cache.Engine, strings.Join(allowed, ", "))
 	}
 
+	if s.Cloud == "local" {
+		validateLocal(s, r)
+	}
 	if s.Cloud == "aws" {
 		validateAWS(s, r)
 	}
