@@ -44,6 +44,10 @@ func edgeController(ctx *pulumi.Context, cfg *config.Stack, p *Platform) error {
 // the dashboard port of Stack Auth, plain HTTP redirected to HTTPS, certificates from the stack's ClusterIssuer.
 func edgeGateway(ctx *pulumi.Context, cfg *config.Stack, p *Platform) error {
 	waitFor := []pulumi.Resource{p.Namespace.Resource, p.Edge.Class, p.Certificates.Issuer}
+	if p.LoadBalancerController != nil {
+		// Envoy Gateway makes the Gateway's LoadBalancer Service: the controller that gives it its NLB is up first.
+		waitFor = append(waitFor, p.LoadBalancerController)
+	}
 	gw, err := edge.NewGateway(ctx, "edge-gateway", edge.GatewayArgs{
 		Namespace:     p.Namespace.Name,
 		ClassName:     p.Edge.ClassName,

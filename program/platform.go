@@ -16,6 +16,9 @@ import (
 type Platform struct {
 	// Kubernetes deploys into the stack's cluster.
 	Kubernetes pulumi.ProviderResource
+	// LoadBalancerController is the AWS Load Balancer Controller's release (nil when addonLoadBalancerController
+	// is off): a LoadBalancer Service depends on it, so the controller and its webhook are up when it is created.
+	LoadBalancerController pulumi.Resource
 	// Namespace is the stack's app namespace (stack-auth-<stack>, Pod Security restricted).
 	Namespace *namespace.Namespace
 	// Edge is Envoy Gateway: its Release installs the Gateway API CRDs; ProxyNamespace is where the edge proxies
@@ -56,6 +59,9 @@ type Platform struct {
 // Each concern lives in its own component; this function only wires them.
 func inCluster(ctx *pulumi.Context, cfg *config.Stack, f *Foundation) (*Platform, error) {
 	p := &Platform{Kubernetes: f.Cluster.Provider}
+	if err := clusterAddons(ctx, cfg, f, p); err != nil {
+		return nil, err
+	}
 	if err := appNamespace(ctx, cfg, p); err != nil {
 		return nil, err
 	}

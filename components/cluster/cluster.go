@@ -152,19 +152,8 @@ func NewCluster(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		return nil, err
 	}
 
-	nodeRole, err := iam.NewRole(ctx, name+"-nodes", &iam.RoleArgs{
-		AssumeRolePolicy: iampolicy.AssumeByService("ec2.amazonaws.com"),
-		Tags:             tags,
-	}, parent)
+	nodeRole, err := NodeRole(ctx, name+"-nodes", tags, parent)
 	if err != nil {
-		return nil, err
-	}
-	// The CNI policy is not on the node role: vpc-cni gets it through IRSA.
-	if err := iampolicy.AttachManaged(ctx, name+"-nodes", nodeRole.Name, []string{
-		"arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
-		"arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
-		"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-	}, parent); err != nil {
 		return nil, err
 	}
 
@@ -355,6 +344,26 @@ func NewCluster(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		return nil, err
 	}
 	return c, nil
+}
+
+// NodeRole is the IAM role of the cluster's nodes, the managed ones and those Karpenter launches: it lets them join
+// the cluster, pull images and be reached through SSM. The CNI policy is not on it: vpc-cni gets it through IRSA.
+func NodeRole(ctx *pulumi.Context, name string, tags pulumi.StringMap, opts ...pulumi.ResourceOption) (*iam.Role, error) {
+	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
+		AssumeRolePolicy: iampolicy.AssumeByService("ec2.amazonaws.com"),
+		Tags:             tags,
+	}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := iampolicy.AttachManaged(ctx, name, role.Name, []string{
+		"arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+		"arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
+		"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+	}, opts...); err != nil {
+		return nil, err
+	}
+	return role, nil
 }
 
 func addon(ctx *pulumi.Context, prefix string, cluster *eks.Cluster, name string, role pulumi.StringInput, opts ...pulumi.ResourceOption) (*eks.Addon, error) {

@@ -128,36 +128,34 @@ func StackValues(a Args) map[string]any {
 
 // PostgresExporterValues point postgres_exporter at the connection string in the synced Secret.
 func PostgresExporterValues() map[string]any {
-	return map[string]any{
-		"config":  map[string]any{"datasourceSecret": map[string]any{"name": ExporterSecret, "key": "DATA_SOURCE_NAME"}},
-		"service": map[string]any{"labels": map[string]any{exporterLabel: "postgres"}},
-		// The project's own ServiceMonitor (interval 15s, timeout 10s) scrapes it.
-		"serviceMonitor": map[string]any{"enabled": false},
-		"podSecurityContext": map[string]any{
-			"runAsNonRoot": true, "runAsUser": 65534, "runAsGroup": 65534,
-			"seccompProfile": map[string]any{"type": "RuntimeDefault"},
-		},
-		"securityContext": containerSecurity(),
-		"resources":       exporterResources(),
-	}
+	v := exporterValues("postgres", 65534)
+	v["config"] = map[string]any{"datasourceSecret": map[string]any{"name": ExporterSecret, "key": "DATA_SOURCE_NAME"}}
+	return v
 }
 
 // RedisExporterValues point redis_exporter at the rediss:// URL (with the AUTH token) in the synced Secret.
 func RedisExporterValues() map[string]any {
+	v := exporterValues("redis", 59000)
+	v["redisAddressConfig"] = map[string]any{
+		"enabled":  true,
+		"isSecret": true,
+		"source":   map[string]any{"name": ExporterSecret, "key": "REDIS_ADDR"},
+	}
+	return v
+}
+
+// exporterValues are what both exporter charts share: the Service label their ServiceMonitor selects (the
+// project's own, interval 15s and timeout 10s, so the charts' are off), non-root pods, small resources.
+func exporterValues(name string, uid int) map[string]any {
 	return map[string]any{
-		"redisAddressConfig": map[string]any{
-			"enabled":  true,
-			"isSecret": true,
-			"source":   map[string]any{"name": ExporterSecret, "key": "REDIS_ADDR"},
+		"service":            map[string]any{"labels": map[string]any{exporterLabel: name}},
+		"serviceMonitor":     map[string]any{"enabled": false},
+		"podSecurityContext": podSecurity(uid),
+		"securityContext":    containerSecurity(),
+		"resources": map[string]any{
+			"requests": map[string]any{"cpu": "50m", "memory": "64Mi"},
+			"limits":   map[string]any{"memory": "256Mi"},
 		},
-		"service":        map[string]any{"labels": map[string]any{exporterLabel: "redis"}},
-		"serviceMonitor": map[string]any{"enabled": false},
-		"podSecurityContext": map[string]any{
-			"runAsNonRoot": true, "runAsUser": 59000, "runAsGroup": 59000,
-			"seccompProfile": map[string]any{"type": "RuntimeDefault"},
-		},
-		"securityContext": containerSecurity(),
-		"resources":       exporterResources(),
 	}
 }
 
@@ -241,11 +239,8 @@ func CollectorValues(a Args) map[string]any {
 				"logs":    nil,
 			}},
 		},
-		"securityContext": containerSecurity(),
-		"podSecurityContext": map[string]any{
-			"runAsNonRoot": true, "runAsUser": 10001,
-			"seccompProfile": map[string]any{"type": "RuntimeDefault"},
-		},
+		"securityContext":    containerSecurity(),
+		"podSecurityContext": podSecurity(10001),
 		"resources": map[string]any{
 			"requests": map[string]any{"cpu": "100m", "memory": "256Mi"},
 			"limits":   map[string]any{"memory": "512Mi"},
@@ -265,10 +260,10 @@ func containerSecurity() map[string]any {
 	}
 }
 
-func exporterResources() map[string]any {
+func podSecurity(uid int) map[string]any {
 	return map[string]any{
-		"requests": map[string]any{"cpu": "50m", "memory": "64Mi"},
-		"limits":   map[string]any{"memory": "256Mi"},
+		"runAsNonRoot": true, "runAsUser": uid, "runAsGroup": uid,
+		"seccompProfile": map[string]any{"type": "RuntimeDefault"},
 	}
 }
 
