@@ -15,8 +15,13 @@ var edgeDashboardsChart = k8sbase.Chart{Name: "oci://docker.io/envoyproxy/gatewa
 
 // observability deploys Prometheus, Grafana, the exporters, alerts and dashboards (and tracing when
 // stackauth:enableTelemetry is on), and tells the workloads wired after it how to be scraped and where to send
-// traces. It reads its credentials through the app namespace's External Secrets reader.
+// traces. It reads its credentials through the app namespace's External Secrets reader. stackauth:monitoring off
+// (local stacks) skips all of it.
 func observability(ctx *pulumi.Context, cfg *config.Stack, f *Foundation, p *Platform) error {
+	if !cfg.Monitoring.Enabled {
+		// Platform.Monitoring stays nil: the workloads then register no monitors.
+		return nil
+	}
 	stack, err := monitoring.NewStack(ctx, "monitoring", monitoring.Args{
 		HighAvailability: cfg.Production,
 		Retention:        cfg.Monitoring.Retention,
