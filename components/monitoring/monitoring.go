@@ -344,7 +344,7 @@ func tracing(ctx *pulumi.Context, name string, a Args, opts ...pulumi.ResourceOp
 						},
 						Resources: &corev1.ResourceRequirementsArgs{
 							Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")},
-							Limits:   pulumi.StringMap{"memory": pulumi.String("1Gi")},
+							Limits:   pulumi.StringMap{"cpu": pulumi.String("1"), "memory": pulumi.String("1Gi")},
 						},
 						SecurityContext: &corev1.SecurityContextArgs{
 							AllowPrivilegeEscalation: pulumi.Bool(false),
