@@ -197,3 +197,9 @@ func TestPlanRefusesTheGuideNumbersWithoutProxy(t *testing.T) {
 		t.Errorf("%d resources registered before the config was refused", len(p.Resources))
 	}
 }
+
+func TestStackAuthCarriesTheNodeHeap(t *testing.T) {
+	for stack, want := range map[string]string{"prod": "--max-old-space-size=1536", "staging": "--max-old-space-size=768"} {
+		expect(t, named(t, preview(t, stack), "kubernetes:helm.sh/v3:Release", "stack-auth"), "values.extraEnv.NODE_OPTIONS", want)
+	}
+}
