@@ -83,5 +83,8 @@ func inCluster(ctx *pulumi.Context, cfg *config.Stack, f *Foundation) (*Platform
 	if err := edgeGateway(ctx, cfg, p); err != nil {
 		return nil, err
 	}
+	if err := rateLimitGateway(ctx, cfg, f, p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
