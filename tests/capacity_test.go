@@ -203,3 +203,27 @@ func TestStackAuthCarriesTheNodeHeap(t *testing.T) {
 		expect(t, named(t, preview(t, stack), "kubernetes:helm.sh/v3:Release", "stack-auth"), "values.extraEnv.NODE_OPTIONS", want)
 	}
 }
+
+// gatewayInFlight is the MAX_CONCURRENT_REQUESTS the gateway's pods get.
+func gatewayInFlight(t *testing.T, p *plan.Plan) any {
+	t.Helper()
+	gateway := named(t, p, "kubernetes:apps/v1:Deployment", "ratelimit-gateway")
+	for _, e := range in(gateway, "spec.template.spec.containers.0.env").([]any) {
+		if env := e.(map[string]any); env["name"] == "MAX_CONCURRENT_REQUESTS" {
+			return env["value"]
+		}
+	}
+	return nil
+}
+
+func TestGatewayGetsItsInFlightLimit(t *testing.T) {
+	for _, stack := range stacks {
+		if got := gatewayInFlight(t, preview(t, stack)); got != "1000" {
+			t.Errorf("%s: gateway MAX_CONCURRENT_REQUESTS = %v, want the guide's 1000", stack, got)
+		}
+	}
+	p := run(t, plan.Options{Stack: "prod", Preview: true, Set: map[string]string{"stackauth:gatewayMaxConcurrentRequests": "250"}})
+	if got := gatewayInFlight(t, p); got != "250" {
+		t.Errorf("with stackauth:gatewayMaxConcurrentRequests 250 the gateway gets %v", got)
+	}
+}
