@@ -28,9 +28,14 @@ func databaseProxy(cfg *config.Stack) *database.ProxyArgs {
 // the pod connects) and pool_timeout (seconds a query waits for a free connection). Images built after Stack Auth's
 // move to Prisma 7 talk to Postgres through a node-postgres Pool instead, which ignores both; see the README's
 // Capacity and sizing section.
+// The local stack's in-cluster PostgreSQL is reached pod to pod without TLS; RDS refuses anything but TLS.
 func databaseParams(cfg *config.Stack) url.Values {
+	sslmode := "require"
+	if cfg.Cloud == "local" {
+		sslmode = "disable"
+	}
 	return url.Values{
-		"sslmode":          {"require"},
+		"sslmode":          {sslmode},
 		"connection_limit": {strconv.Itoa(cfg.Database.PoolSize)},
 		"pool_timeout":     {strconv.Itoa(cfg.Database.PoolTimeoutSeconds)},
 	}

@@ -12,7 +12,7 @@ import (
 // HTTP-01 on the edge Gateway's plain-HTTP listener. Production certificates come from letsencrypt-prod, every
 // other stack's from letsencrypt-staging.
 func certificates(ctx *pulumi.Context, cfg *config.Stack, p *Platform) error {
-	cm, err := certmanager.NewCertManager(ctx, "cert-manager", certmanager.Args{
+	args := certmanager.Args{
 		HighAvailability: cfg.Production,
 		ACME: &certmanager.ACME{
 			Email:      cfg.AcmeEmail,
@@ -20,7 +20,12 @@ func certificates(ctx *pulumi.Context, cfg *config.Stack, p *Platform) error {
 			Solver:     certmanager.GatewayListener{Gateway: edge.DefaultGatewayName, Namespace: p.Namespace.Name, SectionName: edge.HTTPListener},
 		},
 		GatewayAPIRelease: p.Edge.Release,
-	}, pulumi.Provider(p.Kubernetes))
+	}
+	// Let's Encrypt cannot reach a local cluster's hosts: it gets a self-signed issuer.
+	if cfg.Cloud == "local" {
+		args.ACME, args.SelfSigned = nil, true
+	}
+	cm, err := certmanager.NewCertManager(ctx, "cert-manager", args, pulumi.Provider(p.Kubernetes))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/stackauth-platform/infra/components/gatewayimage"
+	"github.com/stackauth-platform/infra/components/localdata"
 	"github.com/stackauth-platform/infra/components/network"
 	"github.com/stackauth-platform/infra/components/ratelimitgateway"
 	"github.com/stackauth-platform/infra/config"
@@ -29,14 +30,7 @@ var GatewayImagePublisher = func(ctx *pulumi.Context, cfg *config.Stack) gateway
 // rateLimitGateway builds and pushes the gateway image (up only) and runs the gateway between the edge and the
 // Stack Auth API.
 func rateLimitGateway(ctx *pulumi.Context, cfg *config.Stack, f *Foundation, p *Platform) error {
-	tags := map[string]string{"stackauth:stack": cfg.Name}
-	image, err := gatewayimage.NewImage(ctx, "gateway-image", gatewayimage.Args{
-		RepositoryName: "stackauth-" + cfg.Name + "/ratelimit",
-		Platforms:      len(ociimage.DefaultPlatforms()),
-		ForceDelete:    !cfg.Production,
-		Publisher:      GatewayImagePublisher(ctx, cfg),
-		Tags:           tags,
-	}, pulumi.Providers(f.AWS))
+	image, err := gatewayImage(ctx, cfg, f)
 	if err != nil {
 		return err
 	}
@@ -49,9 +43,13 @@ func rateLimitGateway(ctx *pulumi.Context, cfg *config.Stack, f *Foundation, p *
 	// VPC addresses). The edge is the only source NetworkPolicy admits to the traffic port, so every peer the gateway
 	// sees is an Envoy pod, and trusting the private subnets for X-Forwarded-For trusts the edge alone; the public
 	// subnets, where the load balancer's addresses are, stay untrusted.
-	_, private, err := network.SubnetCIDRs(cfg.Network.CIDR, cfg.Network.AZCount)
-	if err != nil {
-		return err
+	// On a local cluster the pod network is unknown ahead, so the private ranges stand in for it.
+	private, redisPort := privateRanges, localdata.RedisPort
+	if cfg.Cloud == "aws" {
+		if _, private, err = network.SubnetCIDRs(cfg.Network.CIDR, cfg.Network.AZCount); err != nil {
+			return err
+		}
+		redisPort = f.Cache.Port
 	}
 	var monitor *ratelimitgateway.ServiceMonitor
 	if p.Monitoring != nil {
@@ -59,7 +57,7 @@ func rateLimitGateway(ctx *pulumi.Context, cfg *config.Stack, f *Foundation, p *
 	}
 	_, err = ratelimitgateway.NewGateway(ctx, "ratelimit-gateway", ratelimitgateway.Args{
 		Namespace: p.Namespace.Name,
-		Image:     image.Ref,
+		Image:     image,
 		Replicas:  ratelimitgateway.ReplicaBounds{Min: cfg.Gateway.MinReplicas, Max: cfg.Gateway.MaxReplicas},
 		Resources: ratelimitgateway.Resources{
 			Requests: ratelimitgateway.ResourceList{CPU: cfg.Gateway.CPURequest, Memory: cfg.Gateway.MemoryRequest},
@@ -78,11 +76,30 @@ func rateLimitGateway(ctx *pulumi.Context, cfg *config.Stack, f *Foundation, p *
 		Rules:                 rulesYAML,
 		EdgeNamespace:         p.Edge.ProxyNamespace,
 		RedisCIDRs:            private,
-		RedisPort:             f.Cache.Port,
+		RedisPort:             redisPort,
 		ServiceMonitor:        monitor,
 		DependsOn:             []pulumi.Resource{p.Namespace.Resource, p.AppSecret},
 	}, pulumi.Providers(p.Kubernetes))
 	return err
+}
+
+// gatewayImage is the image the gateway runs: on AWS built from this checkout and pushed to the stack's ECR
+// repository during up (by digest); on a local stack the prebuilt image stackauth:gatewayImage names.
+func gatewayImage(ctx *pulumi.Context, cfg *config.Stack, f *Foundation) (pulumi.StringInput, error) {
+	if cfg.Cloud == "local" {
+		return pulumi.String(cfg.Local.GatewayImage), nil
+	}
+	image, err := gatewayimage.NewImage(ctx, "gateway-image", gatewayimage.Args{
+		RepositoryName: "stackauth-" + cfg.Name + "/ratelimit",
+		Platforms:      len(ociimage.DefaultPlatforms()),
+		ForceDelete:    !cfg.Production,
+		Publisher:      GatewayImagePublisher(ctx, cfg),
+		Tags:           map[string]string{"stackauth:stack": cfg.Name},
+	}, pulumi.Providers(f.AWS))
+	if err != nil {
+		return nil, err
+	}
+	return image.Ref, nil
 }
 
 // gatewayRules reads and checks stackauth:gatewayRulesFile; unset means the built-in rules.

@@ -58,7 +58,7 @@ type Platform struct {
 // inCluster deploys everything that runs on the cluster, in dependency order.
 // Each concern lives in its own component; this function only wires them.
 func inCluster(ctx *pulumi.Context, cfg *config.Stack, f *Foundation) (*Platform, error) {
-	p := &Platform{Kubernetes: f.Cluster.Provider}
+	p := &Platform{Kubernetes: f.Kubernetes}
 	if err := clusterAddons(ctx, cfg, f, p); err != nil {
 		return nil, err
 	}
@@ -71,7 +71,11 @@ func inCluster(ctx *pulumi.Context, cfg *config.Stack, f *Foundation) (*Platform
 	if err := certificates(ctx, cfg, p); err != nil {
 		return nil, err
 	}
-	if err := secretsSync(ctx, cfg, f, p); err != nil {
+	syncSecrets := secretsSync
+	if cfg.Cloud == "local" {
+		syncSecrets = localSecrets
+	}
+	if err := syncSecrets(ctx, cfg, f, p); err != nil {
 		return nil, err
 	}
 	if err := observability(ctx, cfg, f, p); err != nil {

@@ -35,6 +35,21 @@ func Define(ctx *pulumi.Context) (map[string]pulumi.Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	urls := map[string]pulumi.Output{
+		"apiUrl":       pulumi.String(cfg.APIURL()).ToStringOutput(),
+		"dashboardUrl": pulumi.String(cfg.DashboardURL()).ToStringOutput(),
+		"namespace":    pulumi.String(cfg.Namespace()).ToStringOutput(),
+	}
+	if cfg.Cloud == "local" {
+		f, err := localFoundation(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := inCluster(ctx, cfg, f); err != nil {
+			return nil, err
+		}
+		return urls, nil
+	}
 	f, err := awsFoundation(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -42,20 +57,24 @@ func Define(ctx *pulumi.Context) (map[string]pulumi.Output, error) {
 	if _, err := inCluster(ctx, cfg, f); err != nil {
 		return nil, err
 	}
-	return map[string]pulumi.Output{
+	outputs := map[string]pulumi.Output{
 		"clusterName":   f.Cluster.Name,
 		"kubeconfig":    f.Cluster.Kubeconfig,
 		"dbEndpoint":    f.Database.Address,
 		"cacheEndpoint": f.Cache.PrimaryEndpoint,
 		"secretArn":     f.Secrets.ARN,
-		"apiUrl":        pulumi.String(cfg.APIURL()).ToStringOutput(),
-		"dashboardUrl":  pulumi.String(cfg.DashboardURL()).ToStringOutput(),
-		"namespace":     pulumi.String(cfg.Namespace()).ToStringOutput(),
-	}, nil
+	}
+	for k, v := range urls {
+		outputs[k] = v
+	}
+	return outputs, nil
 }
 
-// Foundation is what the AWS half provides to the in-cluster half.
+// Foundation is what the cloud half provides to the in-cluster half. A local
+// stack has only Kubernetes and Credentials; the AWS parts are nil there.
 type Foundation struct {
+	// Kubernetes deploys into the stack's cluster.
+	Kubernetes  pulumi.ProviderResource
 	AWS         *aws.Provider
 	ClusterName string
 	Network     *network.Network
@@ -185,6 +204,7 @@ func awsFoundation(ctx *pulumi.Context, cfg *config.Stack) (*Foundation, error) 
 	}
 
 	return &Foundation{
+		Kubernetes:  eks.Provider,
 		AWS:         provider,
 		ClusterName: clusterName,
 		Network:     net,

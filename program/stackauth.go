@@ -14,9 +14,12 @@ import (
 // stackAuth releases charts/stack-backend with values computed from the stack's config. It waits for the resource
 // that makes stack-backend-secrets (the ExternalSecret), so the pods never start without their secret env.
 func stackAuth(ctx *pulumi.Context, cfg *config.Stack, p *Platform) error {
-	_, databaseCIDRs, err := network.SubnetCIDRs(cfg.Network.CIDR, cfg.Network.AZCount)
-	if err != nil {
-		return fmt.Errorf("stackauth: database subnets: %w", err)
+	databaseCIDRs := privateRanges
+	if cfg.Cloud == "aws" {
+		var err error
+		if _, databaseCIDRs, err = network.SubnetCIDRs(cfg.Network.CIDR, cfg.Network.AZCount); err != nil {
+			return fmt.Errorf("stackauth: database subnets: %w", err)
+		}
 	}
 	release, err := stackauth.NewRelease(ctx, "stack-auth", stackauth.Args{
 		Namespace:     p.Namespace.Name,
