@@ -4,6 +4,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/stackauth-platform/infra/components/edge"
+	"github.com/stackauth-platform/infra/components/ratelimitgateway"
 	"github.com/stackauth-platform/infra/components/stackauth"
 	"github.com/stackauth-platform/infra/config"
 )
@@ -11,8 +12,8 @@ import (
 // The rate-limit gateway's Service (components/ratelimitgateway): the API host's traffic goes through it, never
 // straight to Stack Auth.
 const (
-	rateLimitGatewayService = "ratelimit-gateway"
-	rateLimitGatewayPort    = 8080
+	rateLimitGatewayService = ratelimitgateway.DefaultName
+	rateLimitGatewayPort    = ratelimitgateway.HTTPPort
 )
 
 // edgeController installs Envoy Gateway (and with it the Gateway API CRDs) and the GatewayClass whose proxies sit
@@ -52,6 +53,8 @@ func edgeGateway(ctx *pulumi.Context, cfg *config.Stack, p *Platform) error {
 		Namespace:     p.Namespace.Name,
 		ClassName:     p.Edge.ClassName,
 		ClusterIssuer: p.Certificates.IssuerName,
+		// cert-manager's solver pods in the app namespace are reached from the proxies.
+		ProxyNamespace: p.EdgeNamespace,
 		Routes: []edge.Route{
 			{Name: "api", Host: cfg.APIHost, Service: pulumi.String(rateLimitGatewayService), Port: rateLimitGatewayPort},
 			{Name: "dashboard", Host: cfg.DashboardHost, Service: p.StackAuth.ServiceName, Port: stackauth.DashboardPort},

@@ -8,9 +8,10 @@ import (
 )
 
 // appNamespace creates the stack's namespace (stack-auth-<stack>), where Stack Auth, the rate-limit gateway, the
-// synced Secret and the Gateway live; Pod Security restricted is enforced there.
+// synced Secret and the Gateway live; Pod Security restricted is enforced there, and a default-deny NetworkPolicy.
 func appNamespace(ctx *pulumi.Context, cfg *config.Stack, p *Platform) error {
-	ns, err := namespace.NewNamespace(ctx, "app-namespace", namespace.Args{Name: cfg.Namespace()}, pulumi.Provider(p.Kubernetes))
+	// Every pod there is isolated unless its own workload's policies admit a flow.
+	ns, err := namespace.NewNamespace(ctx, "app-namespace", namespace.Args{Name: cfg.Namespace(), DefaultDeny: true}, pulumi.Provider(p.Kubernetes))
 	if err != nil {
 		return err
 	}

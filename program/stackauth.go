@@ -7,6 +7,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/stackauth-platform/infra/components/network"
+	"github.com/stackauth-platform/infra/components/ratelimitgateway"
 	"github.com/stackauth-platform/infra/components/stackauth"
 	"github.com/stackauth-platform/infra/config"
 )
@@ -46,12 +47,8 @@ func stackAuth(ctx *pulumi.Context, cfg *config.Stack, p *Platform) error {
 	return nil
 }
 
-// rateLimitGatewayPodLabels are the labels of the rate-limit gateway's pods (ratelimitgateway.PodLabels of its
-// default name), the only callers the API port admits.
-var rateLimitGatewayPodLabels = map[string]string{
-	"app.kubernetes.io/name":     rateLimitGatewayService,
-	"app.kubernetes.io/instance": rateLimitGatewayService,
-}
+// rateLimitGatewayPodLabels are the labels of the rate-limit gateway's pods, the only callers the API port admits.
+var rateLimitGatewayPodLabels = ratelimitgateway.PodLabels(rateLimitGatewayService)
 
 // appSettingsEnv are the non-secret settings the Stack Auth image reads from env: the SMTP relay and the public
 // halves of the OAuth apps, and the Node heap (NODE_OPTIONS). Their secret halves are in the Secrets Manager secret.

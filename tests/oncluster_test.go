@@ -628,3 +628,29 @@ func copyValues(v map[string]any) map[string]any {
 	_ = yaml.Unmarshal(b, &out)
 	return out
 }
+
+func TestStackAuthAdmitsTheRateLimitGatewayPodsTheEdgeRoutesTo(t *testing.T) {
+	for _, stack := range stacks {
+		p := preview(t, stack)
+		app := releaseOfChart(t, p, stackauth.DefaultChartDir)
+		callers, _ := in(app, "values.networkPolicy.apiClients.podLabels").(map[string]any)
+		if len(callers) == 0 {
+			t.Fatalf("%s: the stack-backend release admits no API callers", stack)
+		}
+		api := byObjectName(t, p, httpRouteType, edge.RouteName(edge.DefaultGatewayName, "api"))
+		service := byObjectName(t, p, "kubernetes:core/v1:Service", in(api, "spec.rules.0.backendRefs.0.name").(string))
+		deployment := byObjectName(t, p, "kubernetes:apps/v1:Deployment", in(service, "metadata.name").(string))
+		podLabels, _ := in(deployment, "spec.template.metadata.labels").(map[string]any)
+		selector, _ := in(service, "spec.selector").(map[string]any)
+		for k, v := range callers {
+			if podLabels[k] != v {
+				t.Errorf("%s: the API port admits pods with %s=%v, but the pods behind the API route have %s=%v", stack, k, v, k, podLabels[k])
+			}
+		}
+		for k, v := range selector {
+			if podLabels[k] != v {
+				t.Errorf("%s: Service %s selects %s=%v, which its Deployment's pods lack", stack, in(service, "metadata.name"), k, v)
+			}
+		}
+	}
+}

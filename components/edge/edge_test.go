@@ -11,7 +11,7 @@ type fakeRelease struct{ pulumi.CustomResourceState }
 
 func gatewayArgs() GatewayArgs {
 	return GatewayArgs{
-		Namespace: "stack-auth-prod", ClassName: DefaultClassName, ClusterIssuer: "letsencrypt-prod",
+		Namespace: "stack-auth-prod", ClassName: DefaultClassName, ClusterIssuer: "letsencrypt-prod", ProxyNamespace: DefaultNamespace,
 		Routes: []Route{
 			{Name: "api", Host: "api.example.com", Service: pulumi.String("ratelimit-gateway"), Port: 8080},
 			{Name: "dashboard", Host: "dashboard.example.com", Service: pulumi.String("stack-backend"), Port: 8101},
@@ -33,6 +33,7 @@ func TestGatewayArgsErrorsNameTheField(t *testing.T) {
 		want   string
 	}{
 		{func(a *GatewayArgs) { a.ClusterIssuer = "" }, "args.ClusterIssuer"},
+		{func(a *GatewayArgs) { a.ProxyNamespace = "" }, "args.ProxyNamespace"},
 		{func(a *GatewayArgs) { a.Routes[1].Host = a.Routes[0].Host }, "args.Routes[1].Host"},
 		{func(a *GatewayArgs) { a.Routes[0].Name = HTTPListener }, "args.Routes[0].Name"},
 		{func(a *GatewayArgs) { a.Routes[0].Service = nil }, "args.Routes[0].Service is nil"},

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -19,6 +21,12 @@ const HTTPListener = "http"
 // DefaultGatewayName names the stack's Gateway.
 const DefaultGatewayName = "edge"
 
+// cert-manager's HTTP-01 solver pods carry this label and listen on this port.
+const (
+	acmeSolverLabel = "acme.cert-manager.io/http01-solver"
+	acmeSolverPort  = 8089
+)
+
 // GatewayArgs configure the stack's Gateway and its routes. The Gateway and the routes live in one namespace with
 // the Services they route to, so no ReferenceGrant is needed.
 type GatewayArgs struct {
@@ -30,6 +38,9 @@ type GatewayArgs struct {
 	ClassName string
 	// ClusterIssuer is the cert-manager ClusterIssuer that issues each HTTPS listener's certificate.
 	ClusterIssuer string
+	// ProxyNamespace is where the edge proxies run (Controller.ProxyNamespace). They carry cert-manager's HTTP-01
+	// challenges to the solver pods it starts in Namespace, which a NetworkPolicy admits from there.
+	ProxyNamespace string
 	// Routes are the public hosts, one HTTPS listener and one HTTPRoute each.
 	Routes []Route
 	// GatewayAPIRelease installs the Gateway API CRDs (Controller.Release).
@@ -75,7 +86,8 @@ func (a GatewayArgs) validate() error {
 	var errs []error
 	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf("edge: "+format, v...)) }
 	errs = append(errs, k8sbase.NameErrors("edge", k8sbase.NameField{Field: "Name", Value: a.Name}, k8sbase.NameField{Field: "Namespace", Value: a.Namespace},
-		k8sbase.NameField{Field: "ClassName", Value: a.ClassName}, k8sbase.NameField{Field: "ClusterIssuer", Value: a.ClusterIssuer})...)
+		k8sbase.NameField{Field: "ClassName", Value: a.ClassName}, k8sbase.NameField{Field: "ClusterIssuer", Value: a.ClusterIssuer},
+		k8sbase.NameField{Field: "ProxyNamespace", Value: a.ProxyNamespace})...)
 	if len(a.Routes) == 0 {
 		bad("args.Routes is empty: give at least one public host and the Service it goes to")
 	}
@@ -195,6 +207,23 @@ func NewGateway(ctx *pulumi.Context, name string, args GatewayArgs, opts ...pulu
 			return nil, err
 		}
 		component.Routes[route] = r
+	}
+	// cert-manager answers the listeners' HTTP-01 challenges from solver pods it starts in this namespace (label
+	// acme.cert-manager.io/http01-solver, port 8089); in a namespace that denies by default, the proxies need this.
+	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-acme-solver", &networkingv1.NetworkPolicyArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(a.Name + "-acme-http01-solver"), Namespace: pulumi.String(a.Namespace)},
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{acmeSolverLabel: pulumi.String("true")}},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress"}),
+			Ingress: networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{
+				From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{
+					MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(a.ProxyNamespace)},
+				}}},
+				Ports: networkingv1.NetworkPolicyPortArray{&networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(acmeSolverPort)}},
+			}},
+		},
+	}, parent); err != nil {
+		return nil, err
 	}
 	component.Resource = gw
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{

@@ -8,6 +8,7 @@ import (
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/stackauth-platform/infra/components/k8sbase"
@@ -30,6 +31,9 @@ type Args struct {
 	Warn string
 	// Labels are added to the Pod Security labels.
 	Labels map[string]string
+	// DefaultDeny adds a NetworkPolicy that isolates every pod of the namespace in both directions, so a pod is
+	// reachable, and reaches out, only as the policies of its own workload allow.
+	DefaultDeny bool
 }
 
 // Namespace is one namespace.
@@ -40,7 +44,12 @@ type Namespace struct {
 	Name string
 	// Resource is the Namespace object; depend on it before creating anything inside.
 	Resource *corev1.Namespace
+	// DefaultDeny is the namespace-wide deny-all NetworkPolicy; nil unless args.DefaultDeny.
+	DefaultDeny *networkingv1.NetworkPolicy
 }
+
+// DefaultDenyName names the deny-all NetworkPolicy.
+const DefaultDenyName = "default-deny"
 
 // PodSecurityLabels are the Pod Security Admission labels for an enforce and a warn/audit level. The version is
 // "latest": the rules follow the cluster's own version, which the cluster component keeps in standard support.
@@ -113,6 +122,20 @@ func NewNamespace(ctx *pulumi.Context, name string, args Args, opts ...pulumi.Re
 		return nil, err
 	}
 	component.Resource = ns
+	if a.DefaultDeny {
+		// An empty pod selector selects every pod; both policy types with no rules allow nothing.
+		deny, err := networkingv1.NewNetworkPolicy(ctx, name+"-default-deny", &networkingv1.NetworkPolicyArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(DefaultDenyName), Namespace: pulumi.String(a.Name)},
+			Spec: &networkingv1.NetworkPolicySpecArgs{
+				PodSelector: &metav1.LabelSelectorArgs{},
+				PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			},
+		}, pulumi.Parent(component), pulumi.DependsOn([]pulumi.Resource{ns}))
+		if err != nil {
+			return nil, err
+		}
+		component.DefaultDeny = deny
+	}
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{"name": pulumi.String(a.Name)}); err != nil {
 		return nil, err
 	}
