@@ -46,7 +46,7 @@ func stringField(key string, dst func(*Stack) *string, check func(string) error)
 	f := Field{Key: key, Type: "string"}
 	f.read = func(f Field, r *reader, s *Stack) {
 		v, ok := r.raw(f)
-		if !ok {
+		if !ok || (v == "" && f.Optional) {
 			return
 		}
 		if check != nil {

@@ -67,6 +67,11 @@ func appSettingsEnv(cfg *config.Stack) map[string]string {
 	set("STACK_EMAIL_SENDER", cfg.Email.Sender)
 	set("STACK_GITHUB_CLIENT_ID", cfg.OAuth.GitHubClientID)
 	set("STACK_GOOGLE_CLIENT_ID", cfg.OAuth.GoogleClientID)
+	if cfg.Cloud == "local" {
+		// A local stack seeds a dashboard you can sign up to; production dashboards stay closed.
+		set("STACK_SEED_INTERNAL_PROJECT_SIGN_UP_ENABLED", "true")
+		set("STACK_SEED_INTERNAL_PROJECT_ALLOW_LOCALHOST", "true")
+	}
 	set("NODE_OPTIONS", cfg.App.NodeOptions()) // the heap of both Node processes, checked against the limit (config/capacity.go)
 	return env
 }
