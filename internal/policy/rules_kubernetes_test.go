@@ -134,6 +134,10 @@ var _ = register(
 		b.add(deploymentType, "gateway", deployment("gateway", 1, strings.Replace(goodPod, "example/api:1.2.3",
 			"123456789012.dkr.ecr.us-east-1.amazonaws.com/stackauth-prod/ratelimit:1.4.0", 1)))
 	}, true},
+	ruleCase{"K8S-IMG-002", "local stack runs the user's tagged image", func(b *builder) {
+		b.p.Config["stackauth:cloud"] = "local"
+		b.add(deploymentType, "gateway", deployment("gateway", 1, strings.Replace(goodPod, "example/api:1.2.3", "localhost:5001/stackauth/ratelimit:dev", 1)))
+	}, false},
 	ruleCase{"K8S-IMG-002", "gateway known by its labels", func(b *builder) {
 		b.add(deploymentType, "gateway", deployment("gateway", 1, strings.Replace(goodPod, `{"app":"api"}`, `{"app.kubernetes.io/name":"ratelimit-gateway"}`, 1)))
 	}, true},
