@@ -238,3 +238,17 @@ func TestUnknownKeySuggestsTheNearestOne(t *testing.T) {
 		t.Errorf("known or foreign keys reported: %v", err)
 	}
 }
+
+func TestREADMEConfigReferenceListsEveryKey(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	section := readme[strings.Index(readme, "## Configuration reference"):]
+	for k := range readProject(t).Config {
+		if !strings.Contains(section, "| `"+k+"` |") {
+			t.Errorf("README's configuration reference has no row for %s", k)
+		}
+	}
+}
