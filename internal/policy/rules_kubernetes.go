@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"github.com/stackauth-platform/infra/config"
 	"path"
 	"regexp"
 	"sort"
@@ -15,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/stackauth-platform/infra/config"
 	"github.com/stackauth-platform/infra/internal/plan"
 )
 
