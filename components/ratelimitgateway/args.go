@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/stackauth-platform/infra/components/k8sbase"
 	"net/netip"
 	"net/url"
 	"sort"
@@ -111,16 +112,10 @@ type ReplicaBounds struct {
 }
 
 // Resources are a container's requests and limits.
-type Resources struct {
-	Requests ResourceList
-	Limits   ResourceList
-}
+type Resources = k8sbase.Resources
 
-// ResourceList holds Kubernetes quantities such as "250m" or "256Mi".
-type ResourceList struct {
-	CPU    string
-	Memory string
-}
+// ResourceList holds Kubernetes quantities such as "500m" or "2Gi".
+type ResourceList = k8sbase.ResourceList
 
 // PodLabels select the gateway's pods: for its Service, and for the Stack Auth NetworkPolicy that admits only these
 // pods to the API port.
@@ -187,7 +182,7 @@ func (a Args) validate() error {
 		// With one pod, every rollout and node drain drops the API.
 		bad("args.Replicas.Min %d leaves the API behind a single pod: run at least 2", a.Replicas.Min)
 	}
-	errs = append(errs, a.Resources.validate()...)
+	errs = append(errs, a.Resources.Validate("ratelimitgateway")...)
 	if a.Upstream.URL == nil || a.Upstream.PodLabels == nil || a.Upstream.Port == nil {
 		bad("args.Upstream needs URL, PodLabels and Port: give the Stack Auth release's APIServiceURL, ServerPodLabels and APIPort")
 	}
@@ -232,30 +227,6 @@ func (a Args) validate() error {
 		errs = append(errs, labelErrors("ServiceMonitor.Labels", m.Labels)...)
 	}
 	return errors.Join(errs...)
-}
-
-func (r Resources) validate() []error {
-	var errs []error
-	parsed := map[string]resource.Quantity{}
-	for _, f := range []struct{ field, value string }{
-		{"Requests.CPU", r.Requests.CPU}, {"Requests.Memory", r.Requests.Memory},
-		{"Limits.CPU", r.Limits.CPU}, {"Limits.Memory", r.Limits.Memory},
-	} {
-		q, err := resource.ParseQuantity(f.value)
-		if err != nil || q.Sign() <= 0 {
-			errs = append(errs, fmt.Errorf("ratelimitgateway: args.Resources.%s %q is not a positive quantity: write it like \"250m\" (CPU) or \"256Mi\" (memory)", f.field, f.value))
-			continue
-		}
-		parsed[f.field] = q
-	}
-	for _, kind := range []string{"CPU", "Memory"} {
-		req, okReq := parsed["Requests."+kind]
-		lim, okLim := parsed["Limits."+kind]
-		if okReq && okLim && req.Cmp(lim) > 0 {
-			errs = append(errs, fmt.Errorf("ratelimitgateway: args.Resources.Requests.%s %s is above Limits.%s %s: raise the limit or lower the request", kind, req.String(), kind, lim.String()))
-		}
-	}
-	return errs
 }
 
 func labelErrors(field string, labels map[string]string) []error {

@@ -6,6 +6,7 @@ package stackauth
 import (
 	"errors"
 	"fmt"
+	"github.com/stackauth-platform/infra/components/k8sbase"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -92,16 +92,10 @@ type ReplicaBounds struct {
 }
 
 // Resources are a container's requests and limits.
-type Resources struct {
-	Requests ResourceList
-	Limits   ResourceList
-}
+type Resources = k8sbase.Resources
 
 // ResourceList holds Kubernetes quantities such as "500m" or "2Gi".
-type ResourceList struct {
-	CPU    string
-	Memory string
-}
+type ResourceList = k8sbase.ResourceList
 
 // reservedEnv are env names the chart sets itself; ExtraEnv may not repeat them.
 var reservedEnv = map[string]bool{
@@ -190,7 +184,7 @@ func (a Args) validate() error {
 	if a.Replicas.Min < 1 || a.Replicas.Max < a.Replicas.Min {
 		bad("args.Replicas {Min: %d, Max: %d} is not a range: need 1 <= Min <= Max (for example {5, 50} in prod, {2, 4} in staging)", a.Replicas.Min, a.Replicas.Max)
 	}
-	errs = append(errs, a.Resources.validate()...)
+	errs = append(errs, a.Resources.Validate("stackauth")...)
 	for _, name := range sortedKeys(a.ExtraEnv) {
 		switch {
 		case !envName.MatchString(name):
@@ -233,30 +227,6 @@ func (a Args) validate() error {
 		bad("args.HistoryMax %d keeps no revision to roll back to: keep at least 2 (default %d)", a.HistoryMax, DefaultHistoryMax)
 	}
 	return errors.Join(errs...)
-}
-
-func (r Resources) validate() []error {
-	var errs []error
-	parsed := map[string]resource.Quantity{}
-	for _, f := range []struct{ field, value string }{
-		{"Requests.CPU", r.Requests.CPU}, {"Requests.Memory", r.Requests.Memory},
-		{"Limits.CPU", r.Limits.CPU}, {"Limits.Memory", r.Limits.Memory},
-	} {
-		q, err := resource.ParseQuantity(f.value)
-		if err != nil || q.Sign() <= 0 {
-			errs = append(errs, fmt.Errorf("stackauth: args.Resources.%s %q is not a positive quantity: write it like \"500m\" (CPU) or \"2Gi\" (memory)", f.field, f.value))
-			continue
-		}
-		parsed[f.field] = q
-	}
-	for _, kind := range []string{"CPU", "Memory"} {
-		req, okReq := parsed["Requests."+kind]
-		lim, okLim := parsed["Limits."+kind]
-		if okReq && okLim && req.Cmp(lim) > 0 {
-			errs = append(errs, fmt.Errorf("stackauth: args.Resources.Requests.%s %s is above Limits.%s %s: raise the limit or lower the request", kind, req.String(), kind, lim.String()))
-		}
-	}
-	return errs
 }
 
 // ChartValues computes the chart values for args (after defaults). It never includes a secret: the pods get those
