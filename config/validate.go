@@ -114,10 +114,8 @@ func validateAWS(s *Stack, r *reader) {
 		r.fail("clusterPublicAccessCidrs", "is empty; list the CIDRs (CI runners, office VPN) allowed to reach the EKS API")
 	}
 	for _, block := range c.PublicAccessCIDRs {
-		if _, n, err := net.ParseCIDR(block); err == nil {
-			if ones, _ := n.Mask.Size(); ones == 0 {
-				r.fail("clusterPublicAccessCidrs", "contains %s, which opens the EKS API to the internet; list your CI and VPN CIDRs", block)
-			}
+		if WideCIDR(block) {
+			r.fail("clusterPublicAccessCidrs", "contains %s, which opens the EKS API to a large part of the internet; list your CI and VPN CIDRs (IPv4 /%d or longer, IPv6 /%d or longer)", block, minIPv4Prefix, minIPv6Prefix)
 		}
 	}
 
@@ -153,10 +151,33 @@ func validateAWS(s *Stack, r *reader) {
 		if s.Database.BackupRetentionDays < 7 {
 			r.fail("dbBackupRetentionDays", "%d is below 7 days for a production stack; allowed: 7..35", s.Database.BackupRetentionDays)
 		}
+		if s.App.MinReplicas < 2 {
+			r.fail("apiMinReplicas", "%d leaves a production API behind a single pod; run at least 2", s.App.MinReplicas)
+		}
 		if s.Cache.ReplicasPerShard < 1 {
 			r.fail("cacheReplicasPerShard", "is 0 for a production stack; automatic failover needs at least 1 replica")
 		}
 	}
+}
+
+// The shortest prefixes an admin allow-list may hold: a /8 is already 16 million addresses, and splitting the
+// internet into halves (0.0.0.0/1 + 128.0.0.0/1) must not pass for a list.
+const (
+	minIPv4Prefix = 8
+	minIPv6Prefix = 32
+)
+
+// WideCIDR reports whether block is broader than an admin allow-list should be.
+func WideCIDR(block string) bool {
+	ip, n, err := net.ParseCIDR(block)
+	if err != nil {
+		return false
+	}
+	ones, _ := n.Mask.Size()
+	if ip.To4() != nil {
+		return ones < minIPv4Prefix
+	}
+	return ones < minIPv6Prefix
 }
 
 func envWord(s *Stack) string {

@@ -471,7 +471,7 @@ func eksPublicAccessLimited(s *Stack) []Finding {
 		}
 		for _, cidr := range cidrs {
 			switch {
-			case internet[cidr]:
+			case internet[cidr] || config.WideCIDR(cidr):
 				out = append(out, at(c, "publicAccessCidrs has %s, the whole internet; list only the admin and CI CIDRs (stackauth:clusterPublicAccessCidrs)", cidr))
 			case haveConfig && !cidrWithin(cidr, allowed):
 				out = append(out, at(c, "publicAccessCidrs has %s, which stackauth:clusterPublicAccessCidrs %v does not contain; configure it there or remove it", cidr, allowed))

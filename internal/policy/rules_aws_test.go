@@ -168,6 +168,10 @@ var _ = register(
 	ruleCase{"AWS-EKS-002", "open to the internet", func(b *builder) {
 		b.add(eksCluster, "eks", strings.Replace(goodEKS, "203.0.113.0/24", "0.0.0.0/0", 1))
 	}, true},
+	ruleCase{"AWS-EKS-002", "the internet in halves, as configured", func(b *builder) {
+		b.p.Config["stackauth:clusterPublicAccessCidrs"] = `["0.0.0.0/1","128.0.0.0/1"]`
+		b.add(eksCluster, "eks", strings.Replace(goodEKS, `"203.0.113.0/24"`, `"0.0.0.0/1","128.0.0.0/1"`, 1))
+	}, true},
 	ruleCase{"AWS-EKS-002", "public with no CIDRs", func(b *builder) {
 		b.add(eksCluster, "eks", `{"vpcConfig":{"endpointPrivateAccess":true}}`)
 	}, true},
