@@ -4,6 +4,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/stackauth-platform/infra/components/externalsecrets"
+	"github.com/stackauth-platform/infra/components/monitoring"
 	"github.com/stackauth-platform/infra/components/stackauth"
 	"github.com/stackauth-platform/infra/config"
 )
@@ -16,6 +17,7 @@ func secretsSync(ctx *pulumi.Context, cfg *config.Stack, f *Foundation, p *Platf
 		AppNamespace:         p.Namespace.Name,
 		AppNamespaceResource: p.Namespace.Resource,
 		TargetSecret:         stackauth.DefaultSecretName,
+		Keys:                 appSecretKeys(f.Secrets.Keys),
 		Source: externalsecrets.SecretsManagerSource{
 			Region:          cfg.Region,
 			SecretARN:       f.Secrets.ARN,
@@ -33,4 +35,16 @@ func secretsSync(ctx *pulumi.Context, cfg *config.Stack, f *Foundation, p *Platf
 	p.AppSecretName = eso.SecretName
 	p.AppSecret = eso.ExternalSecret
 	return nil
+}
+
+// appSecretKeys are the keys of the stack's secret that the app namespace gets: all but the ones other
+// namespaces sync for themselves (Grafana's admin password goes to the monitoring namespace only).
+func appSecretKeys(all []string) []string {
+	var keys []string
+	for _, k := range all {
+		if k != monitoring.GrafanaPasswordKey {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }

@@ -225,7 +225,7 @@ func TestMonitoringReadsOnlyItsKeysThroughAStoreLimitedToItsNamespace(t *testing
 	expect(t, store, "spec.conditions.0.namespaces", []any{"monitoring"})
 	expect(t, store, "spec.provider.aws.auth.jwt.serviceAccountRef.namespace", "stack-auth-prod")
 	// The same Secrets Manager secret the app namespace syncs.
-	secretARN := in(named(t, p, externalSecretTyp, "external-secrets-stack-backend-secrets"), "spec.dataFrom.0.extract.key")
+	secretARN := in(named(t, p, externalSecretTyp, "external-secrets-stack-backend-secrets"), "spec.data.0.remoteRef.key")
 	if secretARN == nil {
 		t.Fatal("the app ExternalSecret names no secret")
 	}

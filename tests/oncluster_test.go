@@ -175,8 +175,17 @@ func TestOnClusterPlanHasReleasesIssuersSecretsAndEdge(t *testing.T) {
 			expect(t, es, "spec.refreshInterval", "1h")
 			expect(t, es, "spec.target.name", stackauth.DefaultSecretName)
 			expect(t, es, "spec.target.creationPolicy", "Owner")
-			if in(es, "spec.dataFrom.0.extract.key") == nil {
-				t.Errorf("ExternalSecret extracts no key: every key of the JSON secret must become an env var")
+			keys := map[string]bool{}
+			for _, d := range in(es, "spec.data").([]any) {
+				keys[d.(map[string]any)["secretKey"].(string)] = true
+			}
+			for _, want := range []string{"STACK_DATABASE_CONNECTION_STRING", "STACK_SERVER_SECRET", "CRON_SECRET", "REDIS_URL"} {
+				if !keys[want] {
+					t.Errorf("ExternalSecret does not sync %s into the app's Secret", want)
+				}
+			}
+			if keys["GRAFANA_ADMIN_PASSWORD"] {
+				t.Errorf("the Grafana admin password reaches the app pods' env")
 			}
 		})
 	}
@@ -428,7 +437,7 @@ func TestExternalSecretsReaderReadsOnlyThisStacksSecret(t *testing.T) {
 		expect(t, store, "spec.provider.aws.region", regions[stack])
 		expect(t, store, "spec.provider.aws.auth.jwt.serviceAccountRef.name", externalsecrets.DefaultReaderAccount)
 		es := byObjectName(t, p, "kubernetes:external-secrets.io/v1:ExternalSecret", stackauth.DefaultSecretName)
-		expect(t, es, "spec.dataFrom.0.extract.key", secretARN)
+		expect(t, es, "spec.data.0.remoteRef.key", secretARN)
 		expect(t, es, "spec.secretStoreRef.name", in(store, "metadata.name"))
 	}
 	if arns["prod"] == arns["staging"] {

@@ -50,6 +50,9 @@ type Args struct {
 	AppNamespaceResource pulumi.Resource
 	// TargetSecret is the name of the Kubernetes Secret to produce (the chart's stack-backend-secrets).
 	TargetSecret string
+	// Keys, when set, are the only keys of the JSON secret copied into TargetSecret, so secrets meant for other
+	// consumers (the Grafana admin password) never reach the app pods' env. Empty copies every key.
+	Keys []string
 	// RefreshInterval is how often the Secret is re-read from Secrets Manager (default 1h), so a rotated value
 	// reaches the cluster without a deploy.
 	RefreshInterval string
@@ -247,8 +250,7 @@ func NewOperator(ctx *pulumi.Context, name string, args Args, opts ...pulumi.Res
 				"creationPolicy": pulumi.String("Owner"),
 				"deletionPolicy": pulumi.String("Retain"),
 			},
-			// extract: every key of the JSON secret becomes a key of the Secret, so the pods take it as env.
-			"dataFrom": pulumi.Array{pulumi.Map{"extract": pulumi.Map{"key": a.Source.SecretARN}}},
+			dataField(a): data(a),
 		}},
 	}, release, parent, inApp)
 	if err != nil {
@@ -267,4 +269,27 @@ func NewOperator(ctx *pulumi.Context, name string, args Args, opts ...pulumi.Res
 		return nil, err
 	}
 	return component, nil
+}
+
+// dataField and data map the JSON secret into the Secret: the listed keys one by one, or with no list every key
+// (extract), each becoming an env var of the pods.
+func dataField(a Args) string {
+	if len(a.Keys) > 0 {
+		return "data"
+	}
+	return "dataFrom"
+}
+
+func data(a Args) pulumi.Array {
+	if len(a.Keys) == 0 {
+		return pulumi.Array{pulumi.Map{"extract": pulumi.Map{"key": a.Source.SecretARN}}}
+	}
+	var out pulumi.Array
+	for _, k := range a.Keys {
+		out = append(out, pulumi.Map{
+			"secretKey": pulumi.String(k),
+			"remoteRef": pulumi.Map{"key": a.Source.SecretARN, "property": pulumi.String(k)},
+		})
+	}
+	return out
 }
