@@ -191,7 +191,6 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	sort.Strings(e.Problems)
 	return fmt.Sprintf("invalid configuration for stack %q:\n  %s", e.Stack, strings.Join(e.Problems, "\n  "))
 }
 
@@ -207,6 +206,7 @@ func Parse(stack string, src Source) (*Stack, error) {
 		validate(s, r)
 	}
 	if len(r.problems) > 0 {
+		sort.Strings(r.problems)
 		return nil, &Error{Stack: stack, Problems: r.problems}
 	}
 	return s, nil
@@ -240,6 +240,7 @@ func CheckKeys(stack string, keys []string) error {
 		problems = append(problems, msg)
 	}
 	if len(problems) > 0 {
+		sort.Strings(problems)
 		return &Error{Stack: stack, Problems: problems}
 	}
 	return nil
